@@ -1,0 +1,1 @@
+"""Batched torch environments (MiniGrid family) behind the library's batched-env contract."""

@@ -1,0 +1,1 @@
+"""Batched MiniGrid on torch."""

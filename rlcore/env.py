@@ -1,0 +1,94 @@
+"""The batched-environment contract every environment in the library implements.
+
+Semantics follow gymnasium's vector envs (``num_envs``, ``single_observation_space``,
+``single_action_space``, ``reset(seed=)``, ``step(actions)``), with three differences:
+
+* every array is a ``torch.Tensor`` on ``env.device`` (CPU or CUDA);
+* auto-reset happens *inside* ``step`` ("same-step" auto-reset): the observation returned for an
+  env whose episode just ended is already the first observation of its next episode, and the last
+  observation of the finished episode is kept in ``info["final_obs"]``;
+* privileged simulator state is readable as tensors through :meth:`BatchedEnv.get_state`, because
+  reward code and exploration bonuses need it.
+
+Shapes (``N = num_envs``)::
+
+    obs:        Tensor[N, ...] or dict[str, Tensor[N, ...]]   (see ``single_observation_space``)
+    actions:    int64[N] (Discrete) or float32[N, A] (Box)
+    reward:     float32[N]
+    terminated: bool[N]    the episode reached a terminal state of the MDP
+    truncated:  bool[N]    the episode was cut (time limit); never both True with ``terminated``
+    info:       dict with at least
+                ``final_obs``: same structure as obs; rows of finished envs hold the last
+                               observation of the finished episode, other rows equal ``obs``
+                ``success``:   bool[N], True where an episode ended by reaching the task's goal
+
+Implementations must not loop over environments in Python inside ``step`` and must not force a
+device-to-host synchronisation there (no ``.item()``, ``.cpu()``, ``bool(tensor)``), except the
+gymnasium adapter, which by its nature steps host-side environments.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from rlcore.tensors import Obs
+
+StepResult = tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]
+
+
+class BatchedEnv(abc.ABC):
+    """Abstract batched environment; see the module docstring for the contract."""
+
+    num_envs: int
+    device: torch.device
+    single_observation_space: gym.Space
+    single_action_space: gym.Space
+    #: Farama-style id of the task, e.g. ``"MiniGrid-DoorKey-8x8-v0"`` (informational).
+    env_id: str = ""
+
+    @abc.abstractmethod
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Obs, dict[str, Any]]:
+        """Reset every env. ``seed`` makes the whole batch reproducible."""
+
+    @abc.abstractmethod
+    def step(self, actions: torch.Tensor) -> StepResult:
+        """Advance every env by one step, auto-resetting the ones that finish."""
+
+    def get_state(self) -> dict[str, torch.Tensor]:
+        """Privileged state as tensors with leading dim ``N`` (empty when the env has none)."""
+        return {}
+
+    def close(self) -> None:
+        """Release resources (worker processes, simulators)."""
+
+    # ------------------------------------------------------------------ helpers shared by all envs
+    def check_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Validate shape, dtype and device of ``actions`` (no host sync); return them as expected.
+
+        Raises ``ValueError`` naming the problem. Range checks that would need a host sync are left
+        to the implementations' debug paths.
+        """
+        if not isinstance(actions, torch.Tensor):
+            raise TypeError(f"actions must be a torch.Tensor on {self.device}, got {type(actions).__name__}")
+        if actions.device != self.device:
+            raise ValueError(f"actions are on {actions.device}, env is on {self.device}")
+        space = self.single_action_space
+        if isinstance(space, gym.spaces.Discrete):
+            if actions.shape != (self.num_envs,):
+                raise ValueError(f"actions must have shape ({self.num_envs},) for a Discrete space, got {tuple(actions.shape)}")
+            if actions.dtype.is_floating_point or actions.dtype == torch.bool:
+                raise ValueError(f"Discrete actions must be an integer tensor, got {actions.dtype}")
+            return actions.long()
+        if isinstance(space, gym.spaces.Box):
+            expected = (self.num_envs, *space.shape)
+            if tuple(actions.shape) != expected:
+                raise ValueError(f"actions must have shape {expected} for a Box space, got {tuple(actions.shape)}")
+            return actions.float()
+        return actions
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(env_id={self.env_id!r}, num_envs={self.num_envs}, device={self.device})"
