@@ -170,6 +170,11 @@ class GymnasiumBatchedEnv(BatchedEnv):
                 raise ValueError("wrappers/make_kwargs only apply when an env id is given")
             self._vec: VectorEnv = env
             spec = getattr(env, "spec", None)
+            if spec is None:
+                try:
+                    spec = env.get_attr("spec")[0]
+                except Exception:  # sub-envs without a spec
+                    spec = None
             self.env_id = spec.id if spec is not None else ""
         elif isinstance(env, str):
             if num_envs < 1:
