@@ -1,1 +1,31 @@
-"""Batched MiniGrid on torch."""
+"""Batched MiniGrid on torch: Farama MiniGrid tasks stepped as tensor ops, many envs at once.
+
+    >>> import torch, envs.minigrid as mg
+    >>> env = mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=64, seed=0)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step(torch.randint(0, 7, (64,)))
+
+See ``docs/minigrid.md`` for conventions and the list of supported ids.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .core import BatchedMiniGrid
+from .tasks import TaskSpec, get_spec, supported_ids
+
+SUPPORTED_IDS: tuple[str, ...] = supported_ids()
+
+
+def make(env_id: str, num_envs: int, device: str | torch.device = "cpu", seed: int | None = None,
+         **kwargs) -> BatchedMiniGrid:
+    """Create ``num_envs`` batched copies of the Farama MiniGrid task ``env_id`` on ``device``.
+
+    Raises ``ValueError`` (listing :data:`SUPPORTED_IDS`) for an unknown id. Extra keyword arguments
+    go to :class:`BatchedMiniGrid` (e.g. ``validate_actions``).
+    """
+    return BatchedMiniGrid(get_spec(env_id), num_envs, device=device, seed=seed, **kwargs)
+
+
+__all__ = ["BatchedMiniGrid", "SUPPORTED_IDS", "TaskSpec", "make"]

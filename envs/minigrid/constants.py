@@ -1,0 +1,40 @@
+"""Integer encodings of MiniGrid objects, identical to Farama MiniGrid's ``core.constants``.
+
+A cell is a triple ``(object type, colour, state)`` of small integers. Empty floor is
+``(EMPTY, 0, 0)`` exactly as Farama's ``Grid.encode`` writes an empty cell, and an empty hand
+(``carrying``) uses the same triple, so the carried object can be copied into the observation as is.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# object types (Farama OBJECT_TO_IDX)
+UNSEEN, EMPTY, WALL, FLOOR, DOOR, KEY, BALL, BOX, GOAL, LAVA, AGENT = range(11)
+OBJECT_NAMES = ("unseen", "empty", "wall", "floor", "door", "key", "ball", "box", "goal", "lava", "agent")
+
+# colours (Farama COLOR_TO_IDX)
+RED, GREEN, BLUE, PURPLE, YELLOW, GREY = range(6)
+COLOR_NAMES = ("red", "green", "blue", "purple", "yellow", "grey")
+#: Farama's ``COLOR_NAMES`` is ``sorted(COLORS)``; random colours are drawn from that order.
+SORTED_COLOR_NAMES = tuple(sorted(COLOR_NAMES))
+SORTED_COLOR_IDX = tuple(COLOR_NAMES.index(c) for c in SORTED_COLOR_NAMES)
+
+# door states (Farama STATE_TO_IDX)
+OPEN, CLOSED, LOCKED = 0, 1, 2
+
+# actions (Farama minigrid.core.actions.Actions)
+LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
+NUM_ACTIONS = 7
+
+#: direction index -> (dx, dy); 0 = right (+x), 1 = down (+y), 2 = left, 3 = up
+DIR_TO_VEC = ((1, 0), (0, 1), (-1, 0), (0, -1))
+
+EMPTY_CELL = (EMPTY, 0, 0)
+WALL_CELL = (WALL, GREY, 0)
+GOAL_CELL = (GOAL, GREEN, 0)
+LAVA_CELL = (LAVA, RED, 0)
+
+
+def cell_tensor(triple, device) -> torch.Tensor:
+    return torch.tensor(triple, dtype=torch.uint8, device=device)

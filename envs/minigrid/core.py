@@ -1,0 +1,362 @@
+"""Batched MiniGrid engine: state as small integer tensors, step and observation as tensor ops.
+
+Conventions (see ``docs/minigrid.md``):
+
+* ``grid``: ``uint8[N, H, W, 3]`` indexed ``grid[n, y, x]`` (row-major). Farama's ``Grid.encode()``
+  returns ``(W, H, 3)`` indexed ``[x, y]``; ``grid[n] == encode().transpose(1, 0, 2)``.
+  Empty cells are ``(1, 0, 0)`` (Farama's ``"empty"`` encoding).
+* ``agent_pos``: ``int64[N, 2]`` as ``(x, y)``; ``agent_dir``: ``int64[N]`` (0 right, 1 down, 2 left, 3 up).
+* ``carrying``: ``uint8[N, 3]``; an empty hand is ``(1, 0, 0)``.
+* ``contains``: ``uint8[N, H, W, 3]`` what a box at that cell holds (``(1, 0, 0)`` = nothing), and
+  ``carrying_contains``: ``uint8[N, 3]`` what a carried box holds. Only tasks with boxes use them.
+* observation ``image``: ``uint8[N, 7, 7, 3]`` indexed ``[n, vx, vy]`` exactly like Farama's
+  ``gen_obs()["image"]`` (``vy = 6`` is the agent's row, ``vx = 3`` its column).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlcore.env import BatchedEnv
+
+from . import constants as C
+from .tasks import TaskSpec
+
+VIEW = 7  # Farama's default agent_view_size (all supported tasks use it)
+
+
+def _build_vis_table() -> torch.Tensor:
+    """Row propagation table for Farama's ``Grid.process_vis`` on a 7-wide view.
+
+    ``table[init_bits * 128 + transparent_bits]`` is the visibility mask of one view row after
+    Farama's left-to-right and right-to-left passes, given the cells already marked visible
+    (``init_bits``) and which cells let the view through (``transparent_bits``).
+    """
+    w = VIEW
+    table = np.zeros(128 * 128, dtype=np.uint8)
+    for init in range(128):
+        for t in range(128):
+            m = [(init >> i) & 1 for i in range(w)]
+            tr = [(t >> i) & 1 for i in range(w)]
+            for i in range(w - 1):
+                if m[i] and tr[i]:
+                    m[i + 1] = 1
+            for i in reversed(range(1, w)):
+                if m[i] and tr[i]:
+                    m[i - 1] = 1
+            table[init * 128 + t] = sum(b << i for i, b in enumerate(m))
+    return torch.from_numpy(table)
+
+
+_VIS_TABLE_CPU = _build_vis_table()
+
+
+def _view_offsets() -> torch.Tensor:
+    """``int64[4, 7, 7, 2]``: world offset (dx, dy) of view cell (vx, vy) for each direction."""
+    off = torch.zeros(4, VIEW, VIEW, 2, dtype=torch.int64)
+    for d, (fx, fy) in enumerate(C.DIR_TO_VEC):
+        rx, ry = -fy, fx
+        for vx in range(VIEW):
+            for vy in range(VIEW):
+                fwd = VIEW - 1 - vy
+                side = vx - VIEW // 2
+                off[d, vx, vy, 0] = fx * fwd + rx * side
+                off[d, vx, vy, 1] = fy * fwd + ry * side
+    return off
+
+
+_STATE_KEYS = ("grid", "agent_pos", "agent_dir", "carrying", "step_count", "mission", "goal_pos", "door_pos", "target")
+
+
+class BatchedMiniGrid(BatchedEnv):
+    """``num_envs`` copies of one MiniGrid task, stepped together as tensor ops on ``device``.
+
+    Args:
+        spec: the task (see :mod:`envs.minigrid.tasks`).
+        num_envs: batch size ``N``.
+        device: torch device holding all state.
+        seed: seed of the layout generator (``reset(seed=...)`` re-seeds it).
+        validate_actions: check that actions lie in ``[0, 7)`` and raise ``ValueError`` otherwise.
+            The check reads a value back to the host, so it defaults to ``True`` on CPU (where that
+            costs nothing) and ``False`` on CUDA, where out-of-range actions act as ``done`` (no-op)
+            unless the flag is set (then an asynchronous device assert fires instead).
+    """
+
+    def __init__(self, spec: TaskSpec, num_envs: int, device: str | torch.device = "cpu", seed: int | None = None,
+                 validate_actions: bool | None = None):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.spec = spec
+        self.env_id = spec.env_id
+        self.num_envs = int(num_envs)
+        self.device = torch.device(device)
+        self.width, self.height = spec.width, spec.height
+        self.max_steps = spec.max_steps
+        self.see_through_walls = spec.see_through_walls
+        self.missions: list[str] = list(spec.missions)
+        self.validate_actions = (self.device.type == "cpu") if validate_actions is None else bool(validate_actions)
+
+        self.single_action_space = gym.spaces.Discrete(C.NUM_ACTIONS)
+        self.single_observation_space = gym.spaces.Dict({
+            "image": gym.spaces.Box(low=0, high=255, shape=(VIEW, VIEW, 3), dtype=np.uint8),
+            "direction": gym.spaces.Discrete(4),
+            "mission": gym.spaces.Discrete(len(self.missions)),
+        })
+
+        dev = self.device
+        self._ar = torch.arange(self.num_envs, device=dev)
+        self._dir_vec = torch.tensor(C.DIR_TO_VEC, dtype=torch.int64, device=dev)
+        self._view_off = _view_offsets().to(dev)
+        self._vis_table = _VIS_TABLE_CPU.to(dev).long()
+        self._bit7 = (2 ** torch.arange(VIEW, device=dev)).long()  # [7]
+        self._empty = C.cell_tensor(C.EMPTY_CELL, dev)
+        self._wall = C.cell_tensor(C.WALL_CELL, dev)
+
+        self.generator = torch.Generator(device=dev)
+        self._seeded = False
+        if seed is not None:
+            self.generator.manual_seed(int(seed))
+            self._seeded = True
+        self.state: dict[str, torch.Tensor] = {}
+        self._set_state(self._generate(self.num_envs))
+
+    # ------------------------------------------------------------------ state helpers
+    def _generate(self, n: int) -> dict[str, torch.Tensor]:
+        lay = self.spec.generate(self.spec, n, self.generator, self.device)
+        dev = self.device
+        out = {
+            "grid": lay["grid"],
+            "agent_pos": lay["agent_pos"],
+            "agent_dir": lay["agent_dir"],
+            "carrying": self._empty.expand(n, 3).clone(),
+            "step_count": torch.zeros(n, dtype=torch.int64, device=dev),
+            "mission": lay.get("mission", torch.zeros(n, dtype=torch.int64, device=dev)),
+            "goal_pos": lay.get("goal_pos", torch.full((n, 2), -1, dtype=torch.int64, device=dev)),
+            "door_pos": lay.get("door_pos", torch.full((n, 2), -1, dtype=torch.int64, device=dev)),
+            "target": lay.get("target", self._empty.expand(n, 3).clone()),
+        }
+        if self.spec.has_boxes:
+            out["contains"] = lay.get("contains", self._empty.expand(n, self.height, self.width, 3).clone())
+            out["carrying_contains"] = self._empty.expand(n, 3).clone()
+        return out
+
+    def _set_state(self, st: dict[str, torch.Tensor]) -> None:
+        self.state = {k: v.contiguous() for k, v in st.items()}
+
+    def _select_state(self, mask: torch.Tensor, new: dict[str, torch.Tensor]) -> None:
+        for k, v in new.items():
+            cur = self.state[k]
+            m = mask.view(-1, *([1] * (cur.dim() - 1)))
+            self.state[k] = torch.where(m, v, cur)
+
+    # properties for the privileged tensors
+    grid = property(lambda self: self.state["grid"])
+    agent_pos = property(lambda self: self.state["agent_pos"])
+    agent_dir = property(lambda self: self.state["agent_dir"])
+    carrying = property(lambda self: self.state["carrying"])
+    step_count = property(lambda self: self.state["step_count"])
+
+    def get_state(self) -> dict[str, torch.Tensor]:
+        """Privileged state (views of the live tensors; clone before mutating).
+
+        ``grid`` uint8[N,H,W,3] (``[n, y, x]``), ``agent_pos`` int64[N,2] (x, y), ``agent_dir`` int64[N],
+        ``carrying`` uint8[N,3], ``step_count`` int64[N], ``mission`` int64[N], ``goal_pos`` int64[N,2]
+        (``-1`` where the task has none), ``door_pos`` int64[N,2] (the task's door of interest, or ``-1``),
+        ``door_state`` int64[N] (state of the cell at ``door_pos``: 0 open, 1 closed, 2 locked; ``-1``
+        if none), ``target`` uint8[N,3] (object to pick up in pickup tasks), ``contains`` /
+        ``carrying_contains`` for tasks with boxes.
+        """
+        st = dict(self.state)
+        dp = st["door_pos"]
+        has = dp[:, 0] >= 0
+        flat = dp[:, 1].clamp(min=0) * self.width + dp[:, 0].clamp(min=0)
+        ds = st["grid"].view(self.num_envs, -1, 3)[self._ar, flat, 2].long()
+        st["door_state"] = torch.where(has, ds, torch.full_like(ds, -1))
+        return st
+
+    # ------------------------------------------------------------------ observation
+    def _observe(self, st: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        grid, pos, d = st["grid"], st["agent_pos"], st["agent_dir"]
+        n, H, W = grid.shape[0], self.height, self.width
+        coords = pos[:, None, None, :] + self._view_off[d]  # [N,7,7,2]
+        x, y = coords[..., 0], coords[..., 1]
+        inb = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+        idx = (y.clamp(0, H - 1) * W + x.clamp(0, W - 1)).view(n, VIEW * VIEW, 1).expand(n, VIEW * VIEW, 3)
+        cells = torch.gather(grid.view(n, H * W, 3), 1, idx).view(n, VIEW, VIEW, 3)
+        cells = torch.where(inb[..., None], cells, self._wall)
+        if not self.see_through_walls:
+            t = cells[..., 0]
+            opaque = (t == C.WALL) | ((t == C.DOOR) & (cells[..., 2] != C.OPEN))
+            tbits = ((~opaque).long() * self._bit7[None, :, None]).sum(1)  # [N, 7] bits over vx, per vy
+            rows = []
+            init = torch.full((n,), 1 << (VIEW // 2), dtype=torch.int64, device=grid.device)
+            for vy in range(VIEW - 1, -1, -1):
+                tb = tbits[:, vy]
+                fin = self._vis_table[init * 128 + tb]
+                rows.append(fin)
+                s = fin & tb
+                init = (s | (s << 1) | (s >> 1)) & 127
+            rows.reverse()
+            vbits = torch.stack(rows, 1)  # [N, 7(vy)]
+            vis = (vbits[:, None, :] & self._bit7[None, :, None]) != 0  # [N, 7(vx), 7(vy)]
+            cells = torch.where(vis[..., None], cells, torch.zeros((), dtype=torch.uint8, device=grid.device))
+        cells[:, VIEW // 2, VIEW - 1] = st["carrying"]
+        return {"image": cells, "direction": d.clone(), "mission": st["mission"].clone()}
+
+    # ------------------------------------------------------------------ API
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            self.generator.manual_seed(int(seed))
+            self._seeded = True
+        elif not self._seeded:
+            self.generator.seed()
+            self._seeded = True
+        self._set_state(self._generate(self.num_envs))
+        return self._observe(self.state), {}
+
+    def observe(self) -> dict[str, torch.Tensor]:
+        """Observation of the current state (no stepping)."""
+        return self._observe(self.state)
+
+    def step(self, actions: torch.Tensor):
+        a = self.check_actions(actions)
+        if self.validate_actions:
+            bad = (a < 0) | (a >= C.NUM_ACTIONS)
+            if self.device.type == "cpu":
+                if bool(bad.any()):
+                    raise ValueError(f"actions must lie in [0, {C.NUM_ACTIONS}), got {a[bad].tolist()}")
+            else:
+                torch._assert_async(~bad.any(), "MiniGrid action out of range [0, 7)")
+        st = self.state
+        n, H, W = self.num_envs, self.height, self.width
+        grid, pos, d, carry = st["grid"], st["agent_pos"], st["agent_dir"], st["carrying"]
+        sc = st["step_count"] + 1
+
+        fwd = pos + self._dir_vec[d]
+        fx, fy = fwd[:, 0].clamp(0, W - 1), fwd[:, 1].clamp(0, H - 1)
+        fidx = fy * W + fx
+        gflat = grid.view(n, H * W, 3)
+        cell = gflat[self._ar, fidx]  # [N,3]
+        ct, cc, cs = cell[:, 0], cell[:, 1], cell[:, 2]
+        ht = carry[:, 0]
+
+        is_fwd = a == C.FORWARD
+        is_pick = a == C.PICKUP
+        is_drop = a == C.DROP
+        is_tog = a == C.TOGGLE
+
+        # rotation
+        d_new = torch.where(a == C.LEFT, (d + 3) % 4, torch.where(a == C.RIGHT, (d + 1) % 4, d))
+
+        # forward
+        can_overlap = (ct == C.EMPTY) | (ct == C.GOAL) | (ct == C.FLOOR) | (ct == C.LAVA) | ((ct == C.DOOR) & (cs == C.OPEN))
+        move = is_fwd & can_overlap
+        pos_new = torch.where(move[:, None], fwd, pos)
+        at_goal = is_fwd & (ct == C.GOAL)
+        terminated = at_goal | (is_fwd & (ct == C.LAVA))
+        success = at_goal
+
+        # pickup / drop
+        hand_empty = ht == C.EMPTY
+        pick = is_pick & ((ct == C.KEY) | (ct == C.BALL) | (ct == C.BOX)) & hand_empty
+        drop = is_drop & (ct == C.EMPTY) & ~hand_empty
+
+        # toggle: doors and boxes
+        tog_door = is_tog & (ct == C.DOOR)
+        locked = cs == C.LOCKED
+        has_key = (ht == C.KEY) & (carry[:, 1] == cc)
+        door_state = torch.where(locked, torch.where(has_key, C.OPEN, C.LOCKED),
+                                 torch.where(cs == C.OPEN, C.CLOSED, C.OPEN)).to(torch.uint8)
+        tog_box = is_tog & (ct == C.BOX)
+
+        new_cell = torch.where(pick[:, None], self._empty, cell)
+        new_cell = torch.where(drop[:, None], carry, new_cell)
+        new_cell = torch.where(tog_door[:, None], torch.stack([ct, cc, door_state], 1), new_cell)
+        carry_new = torch.where(pick[:, None], cell, torch.where(drop[:, None], self._empty, carry))
+
+        if self.spec.has_boxes:
+            contains, ccont = st["contains"], st["carrying_contains"]
+            cflat = contains.view(n, H * W, 3)
+            cell_cont = cflat[self._ar, fidx]
+            new_cell = torch.where(tog_box[:, None], cell_cont, new_cell)
+            new_cont = torch.where((pick | tog_box)[:, None], self._empty, cell_cont)
+            new_cont = torch.where(drop[:, None], ccont, new_cont)
+            ccont_new = torch.where(pick[:, None], cell_cont, torch.where(drop[:, None], self._empty, ccont))
+            cflat[self._ar, fidx] = new_cont
+            st["carrying_contains"] = ccont_new
+        else:
+            new_cell = torch.where(tog_box[:, None], self._empty, new_cell)
+        gflat[self._ar, fidx] = new_cell
+
+        # task-specific success
+        mode = self.spec.success_mode
+        if mode == "unlock":
+            dp = st["door_pos"]
+            dflat = dp[:, 1] * W + dp[:, 0]
+            opened = is_tog & (gflat[self._ar, dflat, 2] == C.OPEN)
+            terminated = terminated | opened
+            success = success | opened
+        elif mode == "pickup":
+            tgt = st["target"]
+            got = is_pick & (carry_new[:, 0] == tgt[:, 0]) & (carry_new[:, 1] == tgt[:, 1])
+            terminated = terminated | got
+            success = success | got
+
+        reward = torch.where(success, 1.0 - 0.9 * (sc.to(torch.float32) / self.max_steps),
+                             torch.zeros((), dtype=torch.float32, device=self.device))
+        truncated = (sc >= self.max_steps) & ~terminated
+
+        st["agent_pos"], st["agent_dir"], st["carrying"], st["step_count"] = pos_new, d_new, carry_new, sc
+        final_obs = self._observe(st)
+
+        # same-step auto-reset: fresh layouts for all rows, selected where an episode ended
+        done = terminated | truncated
+        self._select_state(done, self._generate(n))
+        obs = self._observe(self.state)
+        info = {"final_obs": final_obs, "success": success}
+        return obs, reward, terminated, truncated, info
+
+    # ------------------------------------------------------------------ Farama interop
+    def load_minigrid(self, farama_envs: list, env_indices=None) -> dict[str, torch.Tensor]:
+        """Copy the exact state of Farama ``MiniGridEnv`` instances into batch slots.
+
+        Args:
+            farama_envs: unwrapped Farama envs (already reset) of this task.
+            env_indices: batch slots to write (default ``0 .. len(farama_envs) - 1``).
+
+        Returns the observation of the whole batch.
+        """
+        from .farama import extract_state
+
+        if env_indices is None:
+            env_indices = list(range(len(farama_envs)))
+        env_indices = [int(i) for i in env_indices]
+        if len(env_indices) != len(farama_envs):
+            raise ValueError("env_indices and farama_envs must have the same length")
+        for i, fenv in zip(env_indices, farama_envs):
+            if not 0 <= i < self.num_envs:
+                raise IndexError(f"env index {i} outside [0, {self.num_envs})")
+            s = extract_state(fenv, self.spec, self.missions)
+            for k, v in s.items():
+                if k in self.state:
+                    self.state[k][i] = torch.as_tensor(v, device=self.device).to(self.state[k].dtype)
+        return self._observe(self.state)
+
+    def to_minigrid(self, index: int):
+        """A Farama env whose state equals batch slot ``index`` (for rendering and debugging)."""
+        from .farama import build_farama_env
+
+        return build_farama_env(self, int(index))
+
+    def render_rgb(self, index: int = 0, tile_size: int = 32, highlight: bool = True) -> np.ndarray:
+        """RGB frame ``uint8[H*tile, W*tile, 3]`` of env ``index`` drawn by Farama's renderer."""
+        fenv = self.to_minigrid(index)
+        return fenv.get_frame(highlight=highlight, tile_size=tile_size)
+
+    def state_nbytes_per_env(self) -> int:
+        """Bytes of state tensors per env."""
+        return sum(v.element_size() * v[0].numel() for v in self.state.values())
