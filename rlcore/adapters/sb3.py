@@ -58,14 +58,23 @@ class _Field:
         self.name, self.np_dtype, self.shape, self.start, self.stop = name, np_dtype, shape, start, stop
 
 
+def _as_dtype(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return t if t.dtype == dtype else t.to(dtype)
+
+
+def _view(host: np.ndarray, f: _Field) -> np.ndarray:
+    """Zero-copy numpy view of field ``f`` in the host byte buffer."""
+    return host[f.start : f.stop].view(f.np_dtype).reshape(f.shape)
+
+
 class SB3VecEnv(VecEnv):
     """Expose a :class:`~rlcore.env.BatchedEnv` through SB3's ``VecEnv`` API.
 
     Args:
         env: the batched environment (any device). Its ``single_observation_space`` and
             ``single_action_space`` become ``observation_space`` / ``action_space``.
-        track_episodes: keep the running episode return (float32) and length (int64) on the
-            device and put SB3's ``info["episode"] = {"r", "l", "t"}`` (return, steps, seconds
+        track_episodes: keep the running episode return and length (float32, exact up to 2**24
+            steps) on the device and put SB3's ``info["episode"] = {"r", "l", "t"}`` (return, steps, seconds
             since construction) into the info of finished envs, like SB3's ``Monitor``.
 
     Shapes returned to SB3 (``N = num_envs``): obs ``[N, ...]`` numpy (dict of arrays for a
@@ -86,48 +95,58 @@ class SB3VecEnv(VecEnv):
             self._obs_tdtypes = {_OBS: _torch_dtype(obs_space.dtype)}
         super().__init__(env.num_envs, obs_space, env.single_action_space)
         self._act_space = env.single_action_space
+        if isinstance(self._act_space, spaces.Discrete):
+            self._act_shape: tuple[int, ...] = (self.num_envs,)
+        else:
+            self._act_shape = (self.num_envs, *(self._act_space.shape or ()))
         self._actions: torch.Tensor | None = None
-        self._plan: list[_Field] | None = None
-        self._plan_key: tuple | None = None
-        self._order: list[int] = []
+        # packing plans (field layout of the byte buffer), one per call site, keyed by signature
+        self._plans: dict[str, tuple[tuple, list[int], dict[tuple[str, str], _Field]]] = {}
         self._t_start = time.time()
-        self._ep_ret = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)
-        self._ep_len = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        # running episode stats on the device: row 0 return (reward units), row 1 length (steps)
+        self._ep = torch.zeros(2, self.num_envs, dtype=torch.float32, device=self.device)
+        self._ones = torch.ones(self.num_envs, dtype=torch.float32, device=self.device)
 
     # ------------------------------------------------------------------ packing (one D2H copy)
     def _obs_items(self, obs: Obs, prefix: str) -> list[tuple[tuple[str, str], torch.Tensor]]:
         if self._obs_keys is None:
             assert isinstance(obs, torch.Tensor)
-            return [((prefix, _OBS), obs.to(self._obs_tdtypes[_OBS]))]
+            return [((prefix, _OBS), _as_dtype(obs, self._obs_tdtypes[_OBS]))]
         assert isinstance(obs, dict)
-        return [((prefix, k), obs[k].to(self._obs_tdtypes[k])) for k in self._obs_keys]
+        return [((prefix, k), _as_dtype(obs[k], self._obs_tdtypes[k])) for k in self._obs_keys]
 
-    def _pack(self, items: list[tuple[tuple[str, str], torch.Tensor]]) -> dict[tuple[str, str], np.ndarray]:
-        """Concatenate the byte views of ``items`` on the device, copy once to the host, and
-        return zero-copy numpy views keyed like ``items``."""
-        key = tuple((name, t.dtype, tuple(t.shape)) for name, t in items)
-        if key != self._plan_key:
-            # Largest element size first keeps every field aligned in the byte buffer.
+    def _pack(self, site: str, items: list[tuple[tuple[str, str], torch.Tensor]]) -> tuple[np.ndarray, dict]:
+        """Concatenate the byte views of ``items`` on the device and copy them to the host once.
+
+        Returns the host byte buffer and the field layout; :func:`_view` reads a field from it as a
+        zero-copy numpy array. Fields are ordered by decreasing element size so each stays aligned.
+        """
+        sig = tuple((t.dtype, t.shape) for _, t in items)
+        plan = self._plans.get(site)
+        if plan is None or plan[0] != sig:
             order = sorted(range(len(items)), key=lambda i: -items[i][1].element_size())
-            plan, offset = [], 0
+            fields, offset = {}, 0
             for i in order:
                 name, t = items[i]
                 nbytes = t.numel() * t.element_size()
-                plan.append(_Field(name, _numpy_dtype(t.dtype), tuple(t.shape), offset, offset + nbytes))
+                fields[name] = _Field(name, _numpy_dtype(t.dtype), tuple(t.shape), offset, offset + nbytes)
                 offset += nbytes
-            self._plan, self._plan_key, self._order = plan, key, order
+            plan = (sig, order, fields)
+            self._plans[site] = plan
+        _, order, fields = plan
         chunks = []
-        for i in self._order:
+        for i in order:
             t = items[i][1]
-            chunks.append(t.contiguous().reshape(-1).view(torch.uint8))
+            if t.dim() != 1 or not t.is_contiguous():
+                t = t.reshape(-1)
+            chunks.append(t.view(torch.uint8))
         host = torch.cat(chunks).cpu().numpy()  # the single device->host copy
-        assert self._plan is not None
-        return {f.name: host[f.start : f.stop].view(f.np_dtype).reshape(f.shape) for f in self._plan}
+        return host, fields
 
-    def _unpack_obs(self, arrays: dict[tuple[str, str], np.ndarray], prefix: str) -> VecEnvObs:
+    def _obs_view(self, host: np.ndarray, fields: dict, prefix: str) -> VecEnvObs:
         if self._obs_keys is None:
-            return arrays[(prefix, _OBS)]
-        return {k: arrays[(prefix, k)] for k in self._obs_keys}
+            return _view(host, fields[(prefix, _OBS)])
+        return {k: _view(host, fields[(prefix, k)]) for k in self._obs_keys}
 
     # ------------------------------------------------------------------ VecEnv API
     def reset(self) -> VecEnvObs:
@@ -141,20 +160,16 @@ class SB3VecEnv(VecEnv):
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [{} for _ in range(self.num_envs)]
-        self._ep_ret.zero_()
-        self._ep_len.zero_()
-        arrays = self._pack(self._obs_items(obs, "obs"))
-        return self._unpack_obs(arrays, "obs")
+        self._ep.zero_()
+        host, fields = self._pack("reset", self._obs_items(obs, "obs"))
+        return self._obs_view(host, fields, "obs")
 
     def step_async(self, actions: np.ndarray) -> None:
         """Move ``actions`` ([N] or [N, ...] numpy, as SB3 produces) to the device (one copy)."""
-        a = torch.as_tensor(np.ascontiguousarray(actions))
-        space = self._act_space
-        if isinstance(space, spaces.Discrete):
-            a = a.reshape(self.num_envs)
-        elif space.shape is not None:
-            a = a.reshape(self.num_envs, *space.shape)
-        self._actions = a.to(self.device)
+        a = torch.from_numpy(np.ascontiguousarray(actions))
+        if a.shape != self._act_shape:
+            a = a.reshape(self._act_shape)
+        self._actions = a if self.device.type == "cpu" else a.to(self.device)
 
     def step_wait(self) -> VecEnvStepReturn:
         """Step the batched env; returns obs, rewards float32[N], dones bool[N], infos."""
@@ -162,31 +177,29 @@ class SB3VecEnv(VecEnv):
             raise RuntimeError("step_wait() called without a pending step_async()")
         actions, self._actions = self._actions, None
         obs, reward, terminated, truncated, info = self.env.step(actions)
-        done = terminated | truncated
         items = self._obs_items(obs, "obs") + self._obs_items(info["final_obs"], "final")
         items += [
-            (("reward", ""), reward.to(torch.float32)),
-            (("terminated", ""), terminated.to(torch.bool)),
-            (("truncated", ""), truncated.to(torch.bool)),
-            (("success", ""), info["success"].to(torch.bool)),
+            (("reward", ""), _as_dtype(reward, torch.float32)),
+            (("terminated", ""), _as_dtype(terminated, torch.bool)),
+            (("truncated", ""), _as_dtype(truncated, torch.bool)),
+            (("success", ""), _as_dtype(info["success"], torch.bool)),
         ]
         if self.track_episodes:
-            self._ep_ret += reward
-            self._ep_len += 1
-            items += [(("ep_ret", ""), self._ep_ret), (("ep_len", ""), self._ep_len)]
-        arrays = self._pack(items)  # copies ep stats before they are zeroed below
+            self._ep.add_(torch.stack((reward, self._ones)))
+            items.append((("episode", ""), self._ep))
+        host, fields = self._pack("step", items)  # copies the episode stats before the reset below
         if self.track_episodes:
-            self._ep_ret.masked_fill_(done, 0.0)
-            self._ep_len.masked_fill_(done, 0)
+            self._ep.masked_fill_(terminated | truncated, 0.0)
 
-        term = arrays[("terminated", "")]
-        trunc = arrays[("truncated", "")]
+        term = _view(host, fields[("terminated", "")])
+        trunc = _view(host, fields[("truncated", "")])
         dones = term | trunc
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         finished = np.flatnonzero(dones)
         if finished.size:
-            final = self._unpack_obs(arrays, "final")
-            success = arrays[("success", "")]
+            final = self._obs_view(host, fields, "final")
+            success = _view(host, fields[("success", "")])
+            ep = _view(host, fields[("episode", "")]) if self.track_episodes else None
             now = round(time.time() - self._t_start, 6)
             for i in finished.tolist():  # finished envs only
                 term_obs = {k: v[i] for k, v in final.items()} if isinstance(final, dict) else final[i]
@@ -195,14 +208,10 @@ class SB3VecEnv(VecEnv):
                     "TimeLimit.truncated": bool(trunc[i] and not term[i]),
                     "is_success": bool(success[i]),
                 }
-                if self.track_episodes:
-                    inf["episode"] = {
-                        "r": float(arrays[("ep_ret", "")][i]),
-                        "l": int(arrays[("ep_len", "")][i]),
-                        "t": now,
-                    }
+                if ep is not None:
+                    inf["episode"] = {"r": float(ep[0, i]), "l": int(ep[1, i]), "t": now}
                 infos[i] = inf
-        return self._unpack_obs(arrays, "obs"), arrays[("reward", "")], dones, infos
+        return self._obs_view(host, fields, "obs"), _view(host, fields[("reward", "")]), dones, infos
 
     def close(self) -> None:
         self.env.close()
