@@ -44,9 +44,10 @@ def _check_obs(batched: dict, i: int, fobs: dict, env, ctx: str) -> None:
     assert env.missions[int(batched["mission"][i])] == fobs["mission"], ctx
 
 
-def run_differential(env_id: str, num_envs: int, steps: int, seed: int = 0, near_limit_p: float = 0.3) -> dict:
+def run_differential(env_id: str, num_envs: int, steps: int, seed: int = 0, near_limit_p: float = 0.3,
+                     reset_mode: str = "auto") -> dict:
     rng = np.random.default_rng(seed)
-    env = mg.make(env_id, num_envs=num_envs, seed=seed)
+    env = mg.make(env_id, num_envs=num_envs, seed=seed, reset_mode=reset_mode)
     next_seed = seed * 100003
     fenvs = []
     for _ in range(num_envs):
@@ -101,6 +102,12 @@ def test_differential_fast(env_id):
 @pytest.mark.parametrize("env_id", mg.SUPPORTED_IDS)
 def test_differential_long(env_id):
     stats = run_differential(env_id, num_envs=32, steps=600, seed=1)
+    assert stats["terminated"] + stats["truncated"] > 0
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-Empty-5x5-v0", "MiniGrid-DoorKey-6x6-v0"])
+def test_differential_where_reset_mode(env_id):
+    stats = run_differential(env_id, num_envs=8, steps=120, seed=2, reset_mode="where")
     assert stats["terminated"] + stats["truncated"] > 0
 
 

@@ -55,6 +55,9 @@ def extract_state(fenv, spec: TaskSpec, missions: list[str]) -> dict[str, np.nda
                     goal = (x, y)
                 if obj.type == "door" and door == (-1, -1):
                     door = (x, y)
+    border = np.concatenate([grid[0], grid[-1], grid[:, 0], grid[:, -1]])
+    if not (border == np.array(C.WALL_CELL, dtype=np.uint8)).all():
+        raise ValueError("the outer border of the grid must be grey wall (true of every supported task)")
     if getattr(fenv, "door", None) is not None and getattr(fenv.door, "cur_pos", None) is not None:
         door = tuple(int(v) for v in fenv.door.cur_pos)
     carrying = fenv.carrying

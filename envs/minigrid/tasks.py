@@ -33,13 +33,27 @@ class TaskSpec:
 
 
 # ---------------------------------------------------------------------- sampling helpers
+_CONST: dict = {}
+
+
+def const(value, device, dtype=torch.uint8) -> torch.Tensor:
+    """Cached constant tensor on ``device`` (avoids host-to-device copies in the hot path)."""
+    key = (tuple(value) if isinstance(value, (tuple, list)) else value, str(device), dtype)
+    t = _CONST.get(key)
+    if t is None:
+        t = _CONST[key] = torch.tensor(value, dtype=dtype, device=device)
+    return t
+
+
 def randint(gen: torch.Generator, lo, hi, n: int, device) -> torch.Tensor:
     """Uniform ints in ``[lo, hi)`` (``lo``/``hi`` ints or int64[n] tensors), like ``np_random.integers``."""
     u = torch.rand(n, generator=gen, device=device, dtype=torch.float64)
-    lo_t = torch.as_tensor(lo, device=device, dtype=torch.int64)
-    hi_t = torch.as_tensor(hi, device=device, dtype=torch.int64)
-    r = (u * (hi_t - lo_t).to(torch.float64)).floor().long()
-    return lo_t + torch.minimum(r, hi_t - lo_t - 1)
+    span = hi - lo
+    if isinstance(span, torch.Tensor):
+        r = torch.minimum((u * span.to(torch.float64)).floor().long(), span - 1)
+    else:
+        r = (u * span).floor().long().clamp_(max=span - 1)
+    return r + lo
 
 
 def sample_free_cell(gen: torch.Generator, free: torch.Tensor) -> torch.Tensor:
@@ -61,12 +75,13 @@ def coords(H: int, W: int, device):
 
 def walled_grid(n: int, H: int, W: int, device) -> torch.Tensor:
     """Empty room with the outer wall rectangle, uint8[n,H,W,3]."""
-    g = torch.empty(H, W, 3, dtype=torch.uint8, device=device)
-    g[:] = torch.tensor(C.EMPTY_CELL, dtype=torch.uint8)
-    g[0, :] = torch.tensor(C.WALL_CELL, dtype=torch.uint8)
-    g[-1, :] = torch.tensor(C.WALL_CELL, dtype=torch.uint8)
-    g[:, 0] = torch.tensor(C.WALL_CELL, dtype=torch.uint8)
-    g[:, -1] = torch.tensor(C.WALL_CELL, dtype=torch.uint8)
+    key = ("walled", H, W, str(device))
+    g = _CONST.get(key)
+    if g is None:
+        g = torch.empty(H, W, 3, dtype=torch.uint8)
+        g[:] = torch.tensor(C.EMPTY_CELL, dtype=torch.uint8)
+        g[0, :] = g[-1, :] = g[:, 0] = g[:, -1] = torch.tensor(C.WALL_CELL, dtype=torch.uint8)
+        g = _CONST[key] = g.to(device)
     return g.expand(n, H, W, 3).clone()
 
 
@@ -76,7 +91,7 @@ def put_cells(grid: torch.Tensor, xy: torch.Tensor, value, mask: torch.Tensor | 
     flat = grid.view(n, H * W, 3)
     ar = torch.arange(n, device=grid.device)
     idx = xy[:, 1] * W + xy[:, 0]
-    v = torch.as_tensor(value, dtype=torch.uint8, device=grid.device)
+    v = value if isinstance(value, torch.Tensor) else const(value, grid.device)
     if v.dim() == 1:
         v = v.expand(n, 3)
     if mask is not None:
@@ -85,15 +100,14 @@ def put_cells(grid: torch.Tensor, xy: torch.Tensor, value, mask: torch.Tensor | 
 
 
 def cell_is(grid: torch.Tensor, cell) -> torch.Tensor:
-    c = torch.as_tensor(cell, dtype=torch.uint8, device=grid.device)
-    return (grid == c).all(-1)
+    return (grid == const(cell, grid.device)).all(-1)
 
 
 # ---------------------------------------------------------------------- Empty
 def gen_empty(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
     H, W = spec.height, spec.width
     grid = walled_grid(n, H, W, device)
-    goal = torch.tensor([W - 2, H - 2], device=device).expand(n, 2).clone()
+    goal = const((W - 2, H - 2), device, torch.int64).expand(n, 2)
     put_cells(grid, goal, C.GOAL_CELL)
     if spec.kwargs.get("random_start", False):
         # place_agent over the whole grid: uniform over interior cells except the goal, which is the
@@ -103,7 +117,7 @@ def gen_empty(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
         pos = torch.stack([1 + k % (W - 2), 1 + k // (W - 2)], 1)
         d = randint(gen, 0, 4, n, device)
     else:
-        pos = torch.tensor([1, 1], device=device).expand(n, 2).clone()
+        pos = const((1, 1), device, torch.int64).expand(n, 2)
         d = torch.zeros(n, dtype=torch.int64, device=device)
     return {"grid": grid, "agent_pos": pos, "agent_dir": d, "goal_pos": goal}
 
@@ -112,11 +126,11 @@ def gen_empty(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
 def gen_doorkey(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
     H, W = spec.height, spec.width
     grid = walled_grid(n, H, W, device)
-    goal = torch.tensor([W - 2, H - 2], device=device).expand(n, 2).clone()
+    goal = const((W - 2, H - 2), device, torch.int64).expand(n, 2)
     put_cells(grid, goal, C.GOAL_CELL)
     split = randint(gen, 2, W - 2, n, device)  # vertical wall column
     ys, xs = coords(H, W, device)
-    grid = torch.where((xs == split.view(n, 1, 1))[..., None], torch.tensor(C.WALL_CELL, dtype=torch.uint8, device=device), grid)
+    grid = torch.where((xs == split.view(n, 1, 1))[..., None], const(C.WALL_CELL, device), grid)
     # agent: uniform over the free cells x in [1, split), y in [1, H-1)
     cw = split - 1
     area = cw * (H - 2)

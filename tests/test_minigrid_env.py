@@ -1,0 +1,226 @@
+"""Contract tests for the batched MiniGrid: spaces, dtypes, auto-reset, seeding, layout marginals."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import gymnasium as gym
+import minigrid  # noqa: F401
+import numpy as np
+import pytest
+import torch
+
+import envs.minigrid as mg
+from envs.minigrid import constants as C
+from rlcore.env import BatchedEnv
+
+
+def _step_random(env, steps, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        a = torch.randint(0, 7, (env.num_envs,), generator=g).to(env.device)
+        yield env.step(a)
+
+
+@pytest.mark.parametrize("env_id", mg.SUPPORTED_IDS)
+def test_spaces_dtypes_and_reset(env_id):
+    env = mg.make(env_id, num_envs=5, seed=0)
+    assert isinstance(env, BatchedEnv)
+    obs, info = env.reset(seed=1)
+    assert set(obs) == {"image", "direction", "mission"}
+    assert obs["image"].dtype == torch.uint8 and obs["image"].shape == (5, 7, 7, 3)
+    assert obs["direction"].dtype == torch.int64 and obs["direction"].shape == (5,)
+    assert obs["mission"].dtype == torch.int64
+    for i in range(5):
+        one = {k: v[i].numpy() for k, v in obs.items()}
+        one["direction"] = int(one["direction"])
+        one["mission"] = int(one["mission"])
+        assert env.single_observation_space.contains(one)
+    assert env.single_action_space == gym.spaces.Discrete(7)
+    st = env.get_state()
+    assert st["grid"].shape == (5, env.height, env.width, 3) and st["grid"].dtype == torch.uint8
+    assert st["agent_pos"].dtype == torch.int64 and st["agent_pos"].shape == (5, 2)
+    assert st["carrying"].dtype == torch.uint8 and st["step_count"].dtype == torch.int64
+    obs, rew, term, trunc, info = env.step(torch.zeros(5, dtype=torch.int64))
+    assert rew.dtype == torch.float32 and term.dtype == torch.bool and trunc.dtype == torch.bool
+    assert info["success"].dtype == torch.bool
+    assert env.max_steps == gym.make(env_id).unwrapped.max_steps
+    # the agent stands on a free cell
+    g = st["grid"]
+    ap = st["agent_pos"]
+    under = g[torch.arange(5), ap[:, 1], ap[:, 0], 0]
+    assert bool(((under == C.EMPTY) | (under == C.GOAL)).all())
+
+
+def test_unknown_id_lists_supported():
+    with pytest.raises(ValueError, match="MiniGrid-DoorKey-8x8-v0"):
+        mg.make("MiniGrid-Nope-v0", num_envs=2)
+
+
+def test_bad_actions():
+    env = mg.make("MiniGrid-DoorKey-5x5-v0", num_envs=3, seed=0)
+    env.reset(seed=0)
+    with pytest.raises(ValueError):
+        env.step(torch.zeros(4, dtype=torch.int64))
+    with pytest.raises(ValueError):
+        env.step(torch.zeros(3, dtype=torch.float32))
+    with pytest.raises(TypeError):
+        env.step(np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="range|lie in"):
+        env.step(torch.tensor([0, 7, 1]))
+    with pytest.raises(ValueError):
+        env.step(torch.tensor([0, -1, 1]))
+    # int32 actions are accepted
+    env.step(torch.zeros(3, dtype=torch.int32))
+
+
+def test_seeding_reproducible():
+    a = mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=64)
+    b = mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=64)
+    oa, _ = a.reset(seed=123)
+    ob, _ = b.reset(seed=123)
+    assert torch.equal(a.grid, b.grid) and torch.equal(a.agent_pos, b.agent_pos)
+    assert torch.equal(oa["image"], ob["image"])
+    for (o1, r1, t1, u1, _), (o2, r2, t2, u2, _) in zip(_step_random(a, 50), _step_random(b, 50)):
+        assert torch.equal(o1["image"], o2["image"]) and torch.equal(r1, r2) and torch.equal(t1, t2)
+    oc, _ = a.reset(seed=124)
+    assert not torch.equal(oc["image"], ob["image"]) or not torch.equal(a.grid, b.grid)
+    # constructor seed works too
+    c = mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=64, seed=5)
+    d = mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=64, seed=5)
+    assert torch.equal(c.grid, d.grid)
+
+
+def test_autoreset_and_final_obs():
+    env = mg.make("MiniGrid-Empty-5x5-v0", num_envs=4, seed=0)
+    env.reset(seed=0)
+    # agent at (1,1) facing right; goal at (3,3): right(0)->down... use: fwd, fwd, right, fwd, fwd
+    seq = [C.FORWARD, C.FORWARD, C.RIGHT, C.FORWARD]
+    for a in seq:
+        obs, rew, term, trunc, info = env.step(torch.full((4,), a))
+        assert not term.any()
+    obs, rew, term, trunc, info = env.step(torch.tensor([C.FORWARD, C.LEFT, C.FORWARD, C.DONE]))
+    assert term.tolist() == [True, False, True, False]
+    assert info["success"].tolist() == [True, False, True, False]
+    expected = 1 - 0.9 * 5 / env.max_steps
+    assert rew[0].item() == pytest.approx(expected, abs=1e-6) and rew[1].item() == 0
+    # finished rows were reset: agent back at start, step count 0; final obs shows the goal reached
+    assert env.agent_pos[0].tolist() == [1, 1] and env.step_count[0].item() == 0
+    assert env.step_count[1].item() == 5
+    assert not torch.equal(info["final_obs"]["image"][0], obs["image"][0])
+    assert torch.equal(info["final_obs"]["image"][1], obs["image"][1])
+    assert info["final_obs"]["direction"][0].item() == 1 and obs["direction"][0].item() == 0
+
+
+def test_truncation_at_max_steps():
+    env = mg.make("MiniGrid-DoorKey-5x5-v0", num_envs=3, seed=0)
+    env.reset(seed=0)
+    for t in range(env.max_steps):
+        obs, rew, term, trunc, info = env.step(torch.full((3,), C.DONE))
+        if t < env.max_steps - 1:
+            assert not trunc.any()
+    assert trunc.all() and not term.any()
+    assert (env.step_count == 0).all()
+
+
+def _positions(grid: torch.Tensor, cell) -> list[tuple[int, int]]:
+    m = (grid == torch.tensor(cell, dtype=torch.uint8)).all(-1)
+    n = m.shape[0]
+    idx = m.view(n, -1).float().argmax(1)
+    W = grid.shape[2]
+    return list(zip((idx % W).tolist(), (idx // W).tolist()))
+
+
+def _tv(c1: Counter, c2: Counter) -> float:
+    n1, n2 = sum(c1.values()), sum(c2.values())
+    keys = set(c1) | set(c2)
+    return 0.5 * sum(abs(c1[k] / n1 - c2[k] / n2) for k in keys)
+
+
+@pytest.mark.parametrize("env_id,n_farama", [("MiniGrid-DoorKey-8x8-v0", 1500), ("MiniGrid-Empty-Random-6x6-v0", 800)])
+def test_layout_marginals_match_farama(env_id, n_farama):
+    """Key, door, goal and agent position histograms vs Farama (total-variation distance)."""
+    n = 20000
+    env = mg.make(env_id, num_envs=n, seed=0)
+    env.reset(seed=0)
+    ours = {
+        "key": Counter(_positions(env.grid, (C.KEY, C.YELLOW, 0))),
+        "door": Counter(_positions(env.grid, (C.DOOR, C.YELLOW, C.LOCKED))),
+        "goal": Counter(_positions(env.grid, C.GOAL_CELL)),
+        "agent": Counter(map(tuple, env.agent_pos.tolist())),
+        "dir": Counter(env.agent_dir.tolist()),
+    }
+    fenv = gym.make(env_id).unwrapped
+    theirs = {k: Counter() for k in ours}
+    for s in range(n_farama):
+        fenv.reset(seed=10_000 + s)
+        for x in range(fenv.width):
+            for y in range(fenv.height):
+                o = fenv.grid.get(x, y)
+                if o is not None and o.type in ("key", "door", "goal"):
+                    theirs[o.type][(x, y)] += 1
+        theirs["agent"][tuple(int(v) for v in fenv.agent_pos)] += 1
+        theirs["dir"][int(fenv.agent_dir)] += 1
+    for k in ours:
+        if not theirs[k]:
+            assert not ours[k] or sum(ours[k].values()) == 0 or k in ("key", "door"), k
+            continue
+        support = len(theirs[k])
+        # expected TV of an n-sample histogram over `support` bins is about sqrt(support / n) / 2
+        tol = 1.2 * np.sqrt(support / n_farama) + 0.02
+        assert set(ours[k]) <= set(theirs[k]) | set(ours[k]) and _tv(ours[k], theirs[k]) < tol, (k, _tv(ours[k], theirs[k]), tol)
+        # no position Farama can never produce
+        assert all(theirs[k][p] > 0 for p in ours[k] if ours[k][p] > n * 0.01), k
+
+
+def test_load_rejects_other_tasks():
+    env = mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=2)
+    f = gym.make("MiniGrid-DoorKey-6x6-v0").unwrapped
+    f.reset(seed=0)
+    with pytest.raises(ValueError, match="cannot load"):
+        env.load_minigrid([f])
+    f2 = gym.make("MiniGrid-LockedRoom-v0").unwrapped
+    f2.reset(seed=0)
+    with pytest.raises(ValueError, match="cannot load"):
+        env.load_minigrid([f2])
+
+
+def test_render_rgb_matches_farama():
+    f = gym.make("MiniGrid-DoorKey-8x8-v0").unwrapped
+    f.reset(seed=7)
+    env = mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=3)
+    env.load_minigrid([f], [1])
+    img = env.render_rgb(1, tile_size=8)
+    ref = f.get_frame(highlight=True, tile_size=8)
+    assert img.shape == ref.shape and np.array_equal(img, ref)
+
+
+def test_memory_per_env_small():
+    env = mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=4)
+    assert env.state_nbytes_per_env() < 8 * 8 * 3 + 128
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_step_is_sync_free():
+    env = mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=256, device="cuda", seed=0)
+    env.reset(seed=0)
+    a = torch.randint(0, 7, (256,), device="cuda")
+    env.step(a)  # warm-up
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(20):
+            obs, rew, term, trunc, info = env.step(a)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert obs["image"].device.type == "cuda"
+    # same layouts on CUDA and CPU are not required, but dynamics must agree: load CPU state into CUDA env
+    cpu = mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=256, seed=1)
+    cpu.reset(seed=1)
+    for k in cpu.state:
+        env.state[k] = cpu.state[k].to("cuda").clone()
+    alive = torch.ones(256, dtype=torch.bool)  # rows not yet auto-reset (layouts differ after a reset)
+    for (o1, r1, t1, u1, i1), (o2, r2, t2, u2, i2) in zip(_step_random(cpu, 30, 3), _step_random(env, 30, 3)):
+        assert torch.equal(r1[alive], r2.cpu()[alive]) and torch.equal(t1[alive], t2.cpu()[alive])
+        assert torch.equal(i1["final_obs"]["image"][alive], i2["final_obs"]["image"].cpu()[alive])
+        alive &= ~(t1 | u1)
