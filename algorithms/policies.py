@@ -1,0 +1,240 @@
+"""Actor-critic networks for the native PPO: an MLP policy and a MiniGrid embedding-CNN policy.
+
+Observation encoders:
+
+* ``"mlp"``: flattens a Box observation (or, for MiniGrid dict observations, the ``image`` entry)
+  to float and feeds separate actor and critic MLPs, the same layout as stable-baselines3's
+  ``MlpPolicy`` (``net_arch=[64, 64]``, tanh), so network sizes can be matched in benchmarks.
+* ``"minigrid"``: for MiniGrid's symbolic ``image: uint8[N, 7, 7, 3]`` (object, colour, state per
+  cell): each channel is embedded, the 7x7 map goes through a small CNN (three 2x2 convolutions,
+  as in the common MiniGrid PPO baselines), the agent's ``direction`` is appended as a one-hot, and
+  actor and critic heads share that encoder.
+
+The critic has one output per value stream (extrinsic, and intrinsic when an exploration bonus is
+used), each trained against its own returns.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import gymnasium as gym
+import torch
+from torch import nn
+from torch.distributions import Categorical, Normal
+
+from rlcore.tensors import Obs
+
+# Sizes of Farama MiniGrid's symbolic vocabularies (object types, colours, door states).
+MINIGRID_NUM_OBJECTS = 11
+MINIGRID_NUM_COLORS = 6
+MINIGRID_NUM_STATES = 3
+
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def _mlp(sizes: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), activation()]
+    return nn.Sequential(*layers)
+
+
+def _init_layer(layer: nn.Module, gain: float) -> None:
+    if isinstance(layer, (nn.Linear, nn.Conv2d)):
+        nn.init.orthogonal_(layer.weight, gain)
+        nn.init.zeros_(layer.bias)
+
+
+def is_minigrid_space(space: gym.Space) -> bool:
+    """True for MiniGrid-style observations: a Dict with a uint8 ``image`` of shape (7, 7, 3)-like."""
+    if not isinstance(space, gym.spaces.Dict) or "image" not in space.spaces:
+        return False
+    image = space.spaces["image"]
+    return isinstance(image, gym.spaces.Box) and len(image.shape) == 3 and image.shape[-1] == 3
+
+
+def flat_obs_dim(space: gym.Space) -> int:
+    """Length of the flattened float vector the ``"mlp"`` encoder builds from ``space``."""
+    if is_minigrid_space(space):
+        return int(math.prod(space.spaces["image"].shape))
+    if isinstance(space, gym.spaces.Box):
+        return int(math.prod(space.shape))
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.n)
+    raise ValueError(
+        f"policy encoder 'mlp' cannot handle observation space {space}; "
+        "it supports Box, Discrete and MiniGrid dict observations"
+    )
+
+
+class FlattenObs(nn.Module):
+    """Obs -> float32[N, D]: flattens a Box, one-hot encodes a Discrete, flattens a MiniGrid image."""
+
+    def __init__(self, space: gym.Space) -> None:
+        super().__init__()
+        self.minigrid = is_minigrid_space(space)
+        self.discrete_n = int(space.n) if isinstance(space, gym.spaces.Discrete) else 0
+        self.out_dim = flat_obs_dim(space)
+
+    def forward(self, obs: Obs) -> torch.Tensor:
+        x = obs["image"] if self.minigrid else obs
+        if self.discrete_n:
+            return nn.functional.one_hot(x.long(), self.discrete_n).float()
+        return x.reshape(x.shape[0], -1).float()
+
+
+class MiniGridEncoder(nn.Module):
+    """MiniGrid symbolic obs -> float32[N, out_dim] via channel embeddings, a 2x2 CNN and direction."""
+
+    def __init__(self, space: gym.Space, embed_dim: int = 8, out_dim: int = 64) -> None:
+        super().__init__()
+        if not is_minigrid_space(space):
+            raise ValueError(f"policy encoder 'minigrid' needs a MiniGrid dict observation with 'image', got {space}")
+        h, w, _ = space.spaces["image"].shape
+        self.object_embed = nn.Embedding(MINIGRID_NUM_OBJECTS + 1, embed_dim)
+        self.color_embed = nn.Embedding(MINIGRID_NUM_COLORS + 1, embed_dim)
+        self.state_embed = nn.Embedding(MINIGRID_NUM_STATES + 1, embed_dim)
+        self.use_direction = "direction" in space.spaces
+        self.cnn = nn.Sequential(
+            nn.Conv2d(embed_dim, 16, 2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 2), nn.ReLU(),
+            nn.Conv2d(32, 64, 2), nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            cnn_out = self.cnn(torch.zeros(1, embed_dim, h, w)).shape[1]
+        self.proj = nn.Sequential(nn.Linear(cnn_out + (4 if self.use_direction else 0), out_dim), nn.ReLU())
+        self.out_dim = out_dim
+
+    def forward(self, obs: Obs) -> torch.Tensor:
+        image = obs["image"].long()
+        # Clamp keeps out-of-vocabulary codes from indexing past the tables (last row = unknown).
+        x = (
+            self.object_embed(image[..., 0].clamp(0, MINIGRID_NUM_OBJECTS))
+            + self.color_embed(image[..., 1].clamp(0, MINIGRID_NUM_COLORS))
+            + self.state_embed(image[..., 2].clamp(0, MINIGRID_NUM_STATES))
+        )  # [N, H, W, E]
+        features = self.cnn(x.permute(0, 3, 1, 2))
+        if self.use_direction:
+            direction = nn.functional.one_hot(obs["direction"].long().reshape(-1) % 4, 4).float()
+            features = torch.cat([features, direction], dim=1)
+        return self.proj(features)
+
+
+class ActorCritic(nn.Module):
+    """Policy and value networks with a Categorical (Discrete) or diagonal Gaussian (Box) head.
+
+    Args:
+        observation_space, action_space: single-env spaces.
+        encoder: ``"mlp"``, ``"minigrid"`` or ``"auto"`` (minigrid for MiniGrid dict obs, else mlp).
+        hidden_sizes: hidden layers of the actor and critic MLPs.
+        activation: ``"tanh"`` or ``"relu"``.
+        num_value_streams: critic outputs (1 extrinsic; 2 extrinsic + intrinsic).
+        log_std_init: initial log standard deviation of the Gaussian head.
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        encoder: str = "auto",
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        num_value_streams: int = 1,
+        log_std_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"policy activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if encoder == "auto":
+            encoder = "minigrid" if is_minigrid_space(observation_space) else "mlp"
+        if encoder not in ("mlp", "minigrid"):
+            raise ValueError(f"policy encoder must be 'auto', 'mlp' or 'minigrid', got {encoder!r}")
+        if isinstance(action_space, gym.spaces.Discrete):
+            self.discrete, act_dim = True, int(action_space.n)
+        elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+            self.discrete, act_dim = False, int(action_space.shape[0])
+        else:
+            raise ValueError(f"PPO policy supports Discrete and 1-D Box action spaces, got {action_space}")
+        act = _ACTIVATIONS[activation]
+        self.encoder_name = encoder
+        self.num_value_streams = num_value_streams
+        sizes = list(hidden_sizes)
+        if encoder == "mlp":
+            # Separate encoders (flattening has no parameters) and MLPs, like SB3's MlpPolicy.
+            self.encoder = FlattenObs(observation_space)
+            in_dim = self.encoder.out_dim
+        else:
+            self.encoder = MiniGridEncoder(observation_space)
+            in_dim = self.encoder.out_dim
+        self.actor_body = _mlp([in_dim, *sizes], act)
+        self.critic_body = _mlp([in_dim, *sizes], act)
+        last = sizes[-1] if sizes else in_dim
+        self.actor_out = nn.Linear(last, act_dim)
+        self.critic_out = nn.Linear(last, num_value_streams)
+        self.log_std = None if self.discrete else nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+        if not self.discrete:
+            self.register_buffer("action_low", torch.as_tensor(action_space.low, dtype=torch.float32))
+            self.register_buffer("action_high", torch.as_tensor(action_space.high, dtype=torch.float32))
+        for module in [*self.actor_body, *self.critic_body]:
+            _init_layer(module, math.sqrt(2))
+        _init_layer(self.actor_out, 0.01)
+        _init_layer(self.critic_out, 1.0)
+
+    # ---------------------------------------------------------------------------------- forward
+    def _heads(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.encoder(obs)
+        return self.actor_out(self.actor_body(features)), self.critic_out(self.critic_body(features))
+
+    def _distribution(self, head: torch.Tensor):
+        if self.discrete:
+            return Categorical(logits=head, validate_args=False)
+        return Normal(head, self.log_std.exp().expand_as(head), validate_args=False)
+
+    def _log_prob(self, dist, actions: torch.Tensor) -> torch.Tensor:
+        log_prob = dist.log_prob(actions)
+        return log_prob if self.discrete else log_prob.sum(-1)
+
+    def act(
+        self, obs: Obs, deterministic: bool = False, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample actions. Returns ``actions, log_probs float32[N], values float32[N, S]``.
+
+        Sampling draws from ``generator`` (on the obs device) so seeded runs are reproducible
+        without touching torch's global RNG. Gaussian actions are returned unclipped (the learner
+        clips them to the action bounds before stepping the env) so their log-probabilities stay exact.
+        """
+        head, values = self._heads(obs)
+        dist = self._distribution(head)
+        if deterministic:
+            actions = head.argmax(-1) if self.discrete else head
+        elif self.discrete:
+            # Gumbel-max: with E ~ Exp(1), -log(E) is Gumbel noise and argmax(logits - log E) is a
+            # sample of Categorical(logits).
+            exp_noise = torch.empty_like(head).exponential_(generator=generator)
+            actions = (head - exp_noise.log()).argmax(-1)
+        else:
+            noise = torch.randn(head.shape, generator=generator, device=head.device)
+            actions = head + noise * self.log_std.exp()
+        return actions, self._log_prob(dist, actions), values
+
+    def evaluate(self, obs: Obs, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-probabilities float32[N], entropies float32[N] and values float32[N, S] of ``actions``."""
+        head, values = self._heads(obs)
+        dist = self._distribution(head)
+        entropy = dist.entropy()
+        if not self.discrete:
+            entropy = entropy.sum(-1)
+        return self._log_prob(dist, actions), entropy, values
+
+    def value(self, obs: Obs) -> torch.Tensor:
+        """float32[N, S] values of every stream."""
+        return self.critic_out(self.critic_body(self.encoder(obs)))
+
+    def env_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Actions as the env takes them: Gaussian samples clipped to the Box bounds."""
+        if self.discrete:
+            return actions
+        return torch.maximum(torch.minimum(actions, self.action_high), self.action_low)

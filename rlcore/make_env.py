@@ -1,0 +1,68 @@
+"""Build a batched env from the ``env`` config group (no static import of ``envs``: the batched
+backend module is named in the config and imported by name)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Mapping, Optional
+
+import torch
+
+from rlcore.env import BatchedEnv
+
+GYMNASIUM_ADAPTER = "rlcore.adapters.gymnasium"
+
+
+def _batched_backend(module_name: str):
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"env.batched_module={module_name!r} cannot be imported: {exc}") from exc
+
+
+def _registered_gym_ids() -> set[str]:
+    import gymnasium as gym
+
+    for plugin in ("minigrid",):  # packages that register ids on import
+        try:
+            importlib.import_module(plugin)
+        except ImportError:
+            pass
+    return set(gym.registry.keys())
+
+
+def resolve_backend(env_cfg: Mapping[str, Any]) -> str:
+    """Which backend builds ``env_cfg.id``: ``"batched"`` or ``"gymnasium"``.
+
+    Raises ``ValueError`` naming ``env.id`` / ``env.backend`` when nothing can build it.
+    """
+    env_id, backend = str(env_cfg["id"]), str(env_cfg.get("backend", "auto"))
+    if backend not in ("auto", "batched", "gymnasium"):
+        raise ValueError(f"env.backend must be 'auto', 'batched' or 'gymnasium', got {backend!r}")
+    supported: tuple[str, ...] = ()
+    if backend in ("auto", "batched"):
+        supported = tuple(getattr(_batched_backend(env_cfg.get("batched_module", "envs.minigrid")), "SUPPORTED_IDS", ()))
+        if env_id in supported:
+            return "batched"
+        if backend == "batched":
+            raise ValueError(f"env.id={env_id!r} is not supported by the batched backend; supported ids: {', '.join(supported)}")
+    if env_id in _registered_gym_ids():
+        return "gymnasium"
+    hint = f"batched ids: {', '.join(supported)}; " if supported else ""
+    raise ValueError(f"env.id={env_id!r} is not a known environment ({hint}or any registered gymnasium id)")
+
+
+def make_env(env_cfg: Mapping[str, Any], device: torch.device | str, seed: Optional[int],
+             num_envs: Optional[int] = None) -> BatchedEnv:
+    """Create the env described by ``env_cfg`` (keys ``id``, ``num_envs``, ``backend``, ...)."""
+    n = int(num_envs if num_envs is not None else env_cfg["num_envs"])
+    if n <= 0:
+        raise ValueError(f"env.num_envs must be a positive integer, got {n}")
+    backend = resolve_backend(env_cfg)
+    env_id = str(env_cfg["id"])
+    if backend == "batched":
+        module = _batched_backend(env_cfg.get("batched_module", "envs.minigrid"))
+        return module.make(env_id, num_envs=n, device=device, seed=seed)
+    adapter = importlib.import_module(GYMNASIUM_ADAPTER)
+    return adapter.make_gym_env(env_id, num_envs=n, device=device, seed=seed,
+                                vectorization=str(env_cfg.get("vectorization", "sync")))

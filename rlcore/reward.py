@@ -1,0 +1,44 @@
+"""The reward-module contract: anything that produces a reward from transitions.
+
+Extrinsic task rewards, exploration bonuses, learned reward models and compiled LLM reward code all
+implement :class:`RewardModule`, so a learner can take any of them (or a combination) the same way.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+from torch import nn
+
+from rlcore.batch import TransitionBatch
+
+
+class RewardModule(nn.Module, abc.ABC):
+    """Base class for reward modules.
+
+    ``compute`` is called by learners once per rollout with a ``[T, N]`` batch (or with ``[N]`` for
+    step-time use) and returns float32 rewards of the batch shape. ``update`` learns from the same
+    data (a no-op for fixed rewards). ``reset(mask)`` clears per-episode memory for envs whose
+    episode ended (``mask: bool[N]``). State round-trips through ``state_dict``.
+
+    Attributes:
+        intrinsic: True for exploration bonuses, which learners route to their intrinsic value
+            stream; False for task rewards that replace or add to the environment's reward.
+        episodic: for intrinsic rewards, whether their returns stop at episode ends (True for
+            episodic bonuses) or run across episodes (False for global novelty, as in RND).
+    """
+
+    intrinsic: bool = True
+    episodic: bool = False
+
+    @abc.abstractmethod
+    def compute(self, batch: TransitionBatch) -> torch.Tensor:
+        """Reward for each transition, float32 with ``batch.batch_shape``. Must not need grad."""
+
+    def update(self, batch: TransitionBatch) -> dict[str, float]:
+        """Learn from a batch of transitions; return scalar metrics for logging."""
+        return {}
+
+    def reset(self, mask: torch.Tensor) -> None:
+        """Forget per-episode memory of envs where ``mask`` is True."""

@@ -1,0 +1,283 @@
+"""The training app: ``python -m rlcore.train [Hydra overrides]``.
+
+Example::
+
+    python -m rlcore.train env.id=MiniGrid-DoorKey-8x8-v0 algo=ppo reward=none seed=0 total_timesteps=1000000
+    python -m rlcore.train -m seed=0,1,2 hydra/launcher=joblib          # local multirun
+    python -m rlcore.train env.id=MiniGrid-DoorKey-8x8-v0 resume=true   # continue a stopped run
+
+Each run directory (``runs/<run_name>`` by default) holds ``config.yaml`` (resolved), TensorBoard
+events under ``tb/``, ``progress.csv``, checkpoints under ``checkpoints/``, ``learning_curve.png``
+and ``summary.json``.
+
+Other code (benchmarks, the LLM reward loop) calls :func:`train` directly: config in, summary out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from rlcore.callbacks import Callback
+from rlcore.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from rlcore.evaluation import evaluate_policy
+from rlcore.logger import RunLogger, plot_learning_curve
+from rlcore.make_env import make_env
+
+OmegaConf.register_new_resolver("sanitize", lambda s: re.sub(r"[^A-Za-z0-9_.-]+", "_", str(s)), replace=True)
+
+EVAL_COLUMNS = ["eval/return_mean", "eval/success_rate", "eval/length_mean"]
+
+
+class ConfigError(ValueError):
+    """A training config value is invalid; the message names the key."""
+
+
+def _validate(cfg: DictConfig) -> None:
+    for key in ("total_timesteps", "env.num_envs", "eval.num_episodes", "checkpoint.keep_last"):
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+    for key in ("eval.every_timesteps", "checkpoint.every_timesteps"):
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{key} must be a non-negative integer, got {value!r}")
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"device={name!r} is not a valid torch device") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} requested but CUDA is not available (use device=cpu or device=auto)")
+    return device
+
+
+def _build_reward(reward_cfg: DictConfig, env) -> Any:
+    module_cfg = reward_cfg.get("module")
+    if module_cfg is None:
+        return None
+    from hydra.utils import instantiate
+
+    return instantiate(module_cfg, observation_space=env.single_observation_space,
+                       action_space=env.single_action_space, _convert_="all")
+
+
+def _algo_class(algo_cfg: DictConfig):
+    from hydra.utils import get_class
+
+    try:
+        return get_class(algo_cfg.class_path)
+    except Exception as exc:
+        raise ConfigError(f"algo.class_path={algo_cfg.class_path!r} cannot be imported: {exc}") from exc
+
+
+class _TrainerCallback(Callback):
+    """Logs every iteration, evaluates and checkpoints on their schedules."""
+
+    def __init__(self, run: "_Run") -> None:
+        super().__init__()
+        self.run = run
+
+    def on_rollout_end(self, metrics: dict[str, float]) -> bool:
+        run, steps = self.run, self.model.num_timesteps
+        if run.eval_every and steps >= run.next_eval:
+            metrics.update({f"eval/{k}": v for k, v in run.evaluate().items() if k != "episodes"})
+            run.next_eval = (steps // run.eval_every + 1) * run.eval_every
+        run.logger.log(metrics, steps)
+        if run.ckpt_every and steps >= run.next_ckpt:
+            run.save_checkpoint()
+            run.next_ckpt = (steps // run.ckpt_every + 1) * run.ckpt_every
+        return True
+
+
+class _Run:
+    """State of one training run inside its run directory."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
+        self.cfg, self.run_dir = cfg, run_dir
+        self.ckpt_dir = run_dir / "checkpoints"
+        self.device = _resolve_device(str(cfg.device))
+        self.env = make_env(cfg.env, self.device, seed=int(cfg.seed))
+        self.eval_env = make_env(cfg.env, self.device, seed=int(cfg.seed) + int(cfg.eval.seed_offset),
+                                 num_envs=int(cfg.eval.num_episodes))
+        reward_module = _build_reward(cfg.reward, self.env)
+        algo_cls = _algo_class(cfg.algo)
+        self.model = algo_cls.from_config(self.env, OmegaConf.to_container(cfg.algo, resolve=True),
+                                          reward_module=reward_module, seed=int(cfg.seed))
+        self.model.nan_checkpoint_path = self.ckpt_dir / "ckpt_last_good_before_nan.pt"
+        self.wall_time_before = 0.0
+        self.resumed_from: Optional[str] = None
+        self.eval_every = int(cfg.eval.every_timesteps)
+        self.ckpt_every = int(cfg.checkpoint.every_timesteps)
+        self.next_eval = self.eval_every
+        self.next_ckpt = self.ckpt_every
+        self.t_start = time.perf_counter()
+        self.last_eval: dict[str, float] = {}
+
+    def restore(self, path: Path) -> None:
+        payload = load_checkpoint(path, expected_format=self.model.state_dict()["format"], map_location=self.device)
+        saved_env = payload.get("env_id")
+        if saved_env and saved_env != str(self.cfg.env.id):
+            raise CheckpointError(f"checkpoint {path} was trained on env.id={saved_env!r}, the config asks for {self.cfg.env.id!r}")
+        self.model.load_state_dict(payload, source=str(path))
+        trainer = payload.get("trainer") or {}
+        self.wall_time_before = float(trainer.get("wall_time_s", 0.0))
+        self.resumed_from = str(path)
+        steps = self.model.num_timesteps
+        if self.eval_every:
+            self.next_eval = (steps // self.eval_every + 1) * self.eval_every
+        if self.ckpt_every:
+            self.next_ckpt = (steps // self.ckpt_every + 1) * self.ckpt_every
+
+    def wall_time(self) -> float:
+        return self.wall_time_before + time.perf_counter() - self.t_start
+
+    def save_checkpoint(self, final: bool = False) -> Path:
+        payload = self.model.state_dict()
+        payload["trainer"] = {"wall_time_s": self.wall_time(), "run_name": str(self.cfg.run_name)}
+        path = save_checkpoint(self.ckpt_dir / f"ckpt_{self.model.num_timesteps}.pt", payload)
+        kept = sorted(self.ckpt_dir.glob("ckpt_[0-9]*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+        for old in kept[: -int(self.cfg.checkpoint.keep_last)]:
+            old.unlink()
+        if final:
+            save_checkpoint(self.run_dir / "final_model.pt", payload)
+        return path
+
+    def evaluate(self) -> dict[str, float]:
+        deterministic = bool(self.cfg.eval.deterministic)
+        policy, gen = self.model.policy, torch.Generator(device=self.device)
+        gen.manual_seed(int(self.cfg.seed) + int(self.cfg.eval.seed_offset))
+
+        def act(obs):
+            actions, _, _ = policy.act(obs, deterministic=deterministic, generator=gen)
+            return policy.env_actions(actions)
+
+        self.last_eval = evaluate_policy(act, self.eval_env, seed=int(self.cfg.seed) + int(self.cfg.eval.seed_offset))
+        return self.last_eval
+
+
+def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Run one training job described by ``cfg`` in ``run_dir``; returns the summary dict.
+
+    Raises :class:`ConfigError` / ``ValueError`` / :class:`~rlcore.checkpoint.CheckpointError`
+    naming the offending key or file before any training starts.
+    """
+    _validate(cfg)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    existing = latest_checkpoint(run_dir / "checkpoints")
+    if existing is not None and not cfg.resume and not cfg.overwrite:
+        raise ConfigError(
+            f"run dir {run_dir} already holds checkpoints ({existing.name}); pass resume=true to continue "
+            "that run, overwrite=true to start it over, or another run_name")
+    if cfg.get("num_threads"):
+        torch.set_num_threads(int(cfg.num_threads))
+    run = _Run(cfg, run_dir)
+    if cfg.resume and existing is not None:
+        run.restore(existing)
+    elif cfg.overwrite and existing is not None:
+        for p in (run_dir / "checkpoints").glob("ckpt_*.pt"):
+            p.unlink()
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+    logger = RunLogger(
+        run_dir,
+        columns=_metric_columns(run.model) + EVAL_COLUMNS,
+        tensorboard=bool(cfg.logger.tensorboard),
+        resume_step=run.model.num_timesteps if run.resumed_from else None,
+    )
+    run.logger = logger
+    total = int(cfg.total_timesteps)
+    interrupted = False
+    try:
+        if run.model.num_timesteps < total:
+            run.model.learn(total, callback=_TrainerCallback(run), reset_num_timesteps=run.resumed_from is None,
+                            progress_bar=bool(cfg.progress_bar))
+    except KeyboardInterrupt:
+        interrupted = True
+        run.save_checkpoint()
+    finally:
+        logger.close()
+    if interrupted:
+        raise KeyboardInterrupt(f"training interrupted at {run.model.num_timesteps} steps; checkpoint saved in {run.ckpt_dir}")
+
+    final_eval = run.evaluate()
+    run.save_checkpoint(final=True)
+    wall = run.wall_time()
+    curve = None
+    if cfg.logger.plot:
+        curve = plot_learning_curve(run_dir / "progress.csv", run_dir / "learning_curve.png",
+                                    title=f"{cfg.env.id} · {cfg.algo.name} · reward={cfg.reward.name} · seed {cfg.seed}")
+    summary = {
+        "env_id": str(cfg.env.id),
+        "algo": str(cfg.algo.name),
+        "reward": str(cfg.reward.name),
+        "seed": int(cfg.seed),
+        "device": str(run.device),
+        "num_envs": int(cfg.env.num_envs),
+        "total_timesteps": int(run.model.num_timesteps),
+        "wall_time_s": wall,
+        "fps": run.model.num_timesteps / max(wall, 1e-9),
+        "eval_return_mean": final_eval["return_mean"],
+        "eval_return_std": final_eval["return_std"],
+        "eval_success_rate": final_eval["success_rate"],
+        "eval_length_mean": final_eval["length_mean"],
+        "eval_episodes": final_eval["episodes"],
+        "resumed_from": run.resumed_from,
+        "run_dir": str(run_dir),
+        "learning_curve": str(curve) if curve else None,
+        "final_model": str(run_dir / "final_model.pt"),
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    run.env.close()
+    run.eval_env.close()
+    return summary
+
+
+def _metric_columns(model) -> list[str]:
+    cols = ["rollout/ep_return_mean", "rollout/success_rate", "rollout/ep_length_mean", "rollout/episodes",
+            "time/fps", "time/iteration", "train/learning_rate", "loss/policy", "loss/value", "loss/entropy",
+            "loss/approx_kl", "loss/clip_fraction", "loss/explained_variance"]
+    if getattr(model, "reward_module", None) is not None:
+        cols += ["reward/intrinsic_mean", "reward/module_mean"]
+    return cols
+
+
+def _hydra_main() -> None:
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+
+    @hydra.main(version_base=None, config_path="../configs", config_name="train")
+    def _main(cfg: DictConfig) -> float:
+        run_dir = HydraConfig.get().runtime.output_dir
+        summary = train(cfg, run_dir)
+        print(f"\nrun dir:        {summary['run_dir']}")
+        print(f"summary:        {Path(summary['run_dir']) / 'summary.json'}")
+        if summary["learning_curve"]:
+            print(f"learning curve: {summary['learning_curve']}")
+        print(f"eval success rate {summary['eval_success_rate']:.3f}, eval return {summary['eval_return_mean']:.3f}, "
+              f"{summary['total_timesteps']} steps in {summary['wall_time_s']:.1f}s ({summary['fps']:.0f} fps)")
+        return summary["eval_success_rate"]
+
+    _main()
+
+
+def main() -> None:
+    """Console entry point (``rl-train``)."""
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
