@@ -25,7 +25,6 @@ array host->device once; this is the one place in the library where that is expe
 
 from __future__ import annotations
 
-import copy as _copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -217,7 +216,9 @@ class GymnasiumBatchedEnv(BatchedEnv):
         self._minigrid = _is_minigrid(self._vec, self.env_id)
         self._mujoco = (not self._minigrid) and _is_mujoco(self._vec, self.env_id)
         self._nq = int(np.asarray(self._vec.get_attr("init_qpos")[0]).shape[0]) if self._mujoco else 0
-        self._last_obs_host: dict[str, np.ndarray] | np.ndarray | None = None
+        # Sync/Async vector envs with copy=True hand out fresh arrays on every step; CPU tensors
+        # may then share their memory instead of copying them again.
+        self._fresh = isinstance(self._vec, (SyncVectorEnv, AsyncVectorEnv)) and bool(getattr(self._vec, "copy", False))
 
     # --------------------------------------------------------------------------- properties
     @property
@@ -236,17 +237,18 @@ class GymnasiumBatchedEnv(BatchedEnv):
             return {k: np.ascontiguousarray(obs[k], dtype=dt) for k, dt in self._obs_dtypes.items()}
         return np.ascontiguousarray(obs, dtype=self._obs_dtypes)
 
-    def _to_device(self, arr: np.ndarray) -> torch.Tensor:
-        """One host->device copy (on CPU: one copy, so the tensor never aliases gymnasium buffers)."""
+    def _to_device(self, arr: np.ndarray, fresh: bool = False) -> torch.Tensor:
+        """One host->device copy. On CPU the tensor shares ``arr``'s memory when ``fresh`` says
+        nobody else holds it, and is a copy otherwise (never aliasing gymnasium's buffers)."""
         t = torch.from_numpy(arr)
         if self.device.type == "cpu":
-            return t.clone()
+            return t if fresh else t.clone()
         return t.to(self.device)
 
-    def _obs_to_device(self, obs: dict[str, np.ndarray] | np.ndarray) -> Obs:
+    def _obs_to_device(self, obs: dict[str, np.ndarray] | np.ndarray, fresh: bool = False) -> Obs:
         if isinstance(obs, dict):
-            return {k: self._to_device(v) for k, v in obs.items()}
-        return self._to_device(obs)
+            return {k: self._to_device(v, fresh) for k, v in obs.items()}
+        return self._to_device(obs, fresh)
 
     # --------------------------------------------------------------------------- contract
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Obs, dict[str, Any]]:
@@ -257,7 +259,7 @@ class GymnasiumBatchedEnv(BatchedEnv):
         """
         obs, _ = self._vec.reset(seed=seed, options=options)
         host = self._host_obs(obs)
-        return self._obs_to_device(host), {}
+        return self._obs_to_device(host, self._fresh), {}
 
     def step(self, actions: torch.Tensor) -> StepResult:
         """Step all envs; finished ones auto-reset in the same step.
@@ -283,11 +285,11 @@ class GymnasiumBatchedEnv(BatchedEnv):
 
         # final_obs: rows of finished envs hold the terminal obs, others equal obs.
         if done.any():
-            final_host: dict[str, np.ndarray] | np.ndarray = _copy.copy(host_obs)
-            if isinstance(final_host, dict):
-                final_host = {k: v.copy() for k, v in final_host.items()}
+            final_host: dict[str, np.ndarray] | np.ndarray
+            if isinstance(host_obs, dict):
+                final_host = {k: v.copy() for k, v in host_obs.items()}
             else:
-                final_host = final_host.copy()
+                final_host = host_obs.copy()
             raw_final = info.get("final_obs")
             mask = info.get("_final_obs", done)
             for i in np.flatnonzero(mask):  # loop over finished envs only
@@ -298,19 +300,20 @@ class GymnasiumBatchedEnv(BatchedEnv):
                 else:
                     final_host[i] = np.asarray(last, dtype=self._obs_dtypes)  # type: ignore[arg-type]
             success = self._success(info, terminated, truncated, reward, done)
-            final_obs: Obs = self._obs_to_device(final_host)
-            new_obs: Obs = self._obs_to_device(host_obs)
+            final_obs: Obs = self._obs_to_device(final_host, fresh=True)
+            new_obs: Obs = self._obs_to_device(host_obs, self._fresh)
         else:
             success = np.zeros(self.num_envs, dtype=np.bool_)
-            new_obs = self._obs_to_device(host_obs)
+            new_obs = self._obs_to_device(host_obs, self._fresh)
             final_obs = new_obs  # no env finished: final_obs == obs (shared tensors, read-only use)
 
-        out_info: dict[str, Any] = {"final_obs": final_obs, "success": self._to_device(success)}
+        fresh = self._fresh
+        out_info: dict[str, Any] = {"final_obs": final_obs, "success": self._to_device(success, fresh=True)}
         return (
             new_obs,
-            self._to_device(reward),
-            self._to_device(terminated),
-            self._to_device(truncated),
+            self._to_device(reward, fresh),
+            self._to_device(terminated, fresh),
+            self._to_device(truncated, fresh),
             out_info,
         )
 
