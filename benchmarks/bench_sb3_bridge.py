@@ -10,8 +10,10 @@ Columns (env-steps per second = vector steps/s x N, higher is better; ratio = co
   (gymnasium's dynamics, Euler integration, 500-step limit), i.e. a cheap BatchedEnv, so the column
   is dominated by the bridge's own per-step overhead (action H2D copy, packing, one D2H copy,
   info dicts for finished envs).
-* ``info list``: microseconds per step spent building the list of N empty info dicts, the only
-  O(N) Python work the bridge does per step.
+* ``bridge/torch shared``: as ``bridge/torch`` with ``shared_empty_info=True`` (one shared empty
+  info dict for unfinished envs instead of N fresh ones).
+* ``info list``: microseconds per step spent building the list of N fresh empty info dicts, the
+  only O(N) Python work the bridge does per step.
 
 Run::
 
@@ -120,17 +122,25 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     print(f"CartPole-v1, {args.steps} timed steps, bridge device={args.device}, torch threads={args.threads}\n")
-    print("| N | DummyVecEnv (steps/s) | bridge/gym (steps/s) | ratio | bridge/torch (steps/s) | ratio | info list (us/step) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| N | DummyVecEnv (steps/s) | bridge/gym (steps/s) | ratio | bridge/torch (steps/s) | ratio "
+        "| bridge/torch shared (steps/s) | ratio | info list (us/step) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.sizes:
         dummy = DummyVecEnv([lambda: gym.make("CartPole-v1") for _ in range(n)])
         bgym = SB3VecEnv(GymnasiumBatchedEnv("CartPole-v1", num_envs=n, device=args.device))
         btorch = SB3VecEnv(TorchCartPole(n, device=args.device))
+        bshared = SB3VecEnv(TorchCartPole(n, device=args.device), shared_empty_info=True)
         d = steps_per_second(dummy, args.steps)
         g = steps_per_second(bgym, args.steps)
         t = steps_per_second(btorch, args.steps)
-        print(f"| {n} | {d:,.0f} | {g:,.0f} | {g / d:.2f} | {t:,.0f} | {t / d:.2f} | {info_list_us(n):.1f} |")
-        for v in (dummy, bgym, btorch):
+        sh = steps_per_second(bshared, args.steps)
+        print(
+            f"| {n} | {d:,.0f} | {g:,.0f} | {g / d:.2f} | {t:,.0f} | {t / d:.2f} | {sh:,.0f} | {sh / d:.2f} "
+            f"| {info_list_us(n):.1f} |"
+        )
+        for v in (dummy, bgym, btorch, bshared):
             v.close()
 
 

@@ -268,3 +268,13 @@ def test_cuda_bridge_one_copy_and_ppo(monkeypatch):
     _check_vecenv(venv, steps=10)
     gvenv = SB3VecEnv(GymnasiumBatchedEnv("CartPole-v1", num_envs=4, device="cuda"))
     PPO("MlpPolicy", gvenv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu").learn(512)
+
+
+def test_shared_empty_info_option():
+    venv = SB3VecEnv(CountdownEnv(num_envs=4, limit=4), shared_empty_info=True)
+    venv.reset()
+    _, _, dones, infos = venv.step(np.zeros(4, dtype=np.int64))
+    assert infos == [{}] * 4 and infos[0] is infos[3]
+    _, _, dones, infos = venv.step(np.zeros(4, dtype=np.int64))
+    assert dones.tolist() == [True, False, False, False]
+    assert "terminal_observation" in infos[0] and infos[1] == {} and infos[1] is infos[2]

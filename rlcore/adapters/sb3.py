@@ -16,7 +16,8 @@ Per step the bridge
   size so every field stays aligned) and copies it device->host with a single ``.cpu()``; the
   numpy arrays handed to SB3 are zero-copy views into that host buffer;
 * builds an info dict only for finished envs (``terminal_observation``, ``TimeLimit.truncated``,
-  ``is_success``, ``episode``); every other env gets a fresh empty ``{}``.
+  ``is_success``, ``episode``); every other env gets a fresh empty ``{}`` (or, with
+  ``shared_empty_info=True``, one shared empty dict).
 
 Per-step host work is therefore O(N) only in the list of empty dicts (about 20 ns per env) plus
 O(number of finished envs); the environment itself never runs a Python loop over envs.
@@ -76,14 +77,19 @@ class SB3VecEnv(VecEnv):
         track_episodes: keep the running episode return and length (float32, exact up to 2**24
             steps) on the device and put SB3's ``info["episode"] = {"r", "l", "t"}`` (return, steps, seconds
             since construction) into the info of finished envs, like SB3's ``Monitor``.
+        shared_empty_info: give every unfinished env the same empty dict instead of a fresh ``{}``
+            (saves about 20 ns per env and step; only safe when no callback or wrapper writes into
+            the info of an env that did not finish).
 
     Shapes returned to SB3 (``N = num_envs``): obs ``[N, ...]`` numpy (dict of arrays for a
     Dict space) with the observation space's dtypes, rewards float32[N], dones bool[N],
     infos ``list[dict]`` of length ``N``.
     """
 
-    def __init__(self, env: BatchedEnv, track_episodes: bool = True) -> None:
+    def __init__(self, env: BatchedEnv, track_episodes: bool = True, shared_empty_info: bool = False) -> None:
         self.env = env
+        self.shared_empty_info = shared_empty_info
+        self._empty_info: dict[str, Any] = {}
         self.device = env.device
         self.track_episodes = track_episodes
         obs_space = env.single_observation_space
@@ -194,7 +200,11 @@ class SB3VecEnv(VecEnv):
         term = _view(host, fields[("terminated", "")])
         trunc = _view(host, fields[("truncated", "")])
         dones = term | trunc
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        if self.shared_empty_info:
+            self._empty_info.clear()
+            infos: list[dict[str, Any]] = [self._empty_info] * self.num_envs
+        else:
+            infos = [{} for _ in range(self.num_envs)]
         finished = np.flatnonzero(dones)
         if finished.size:
             final = self._obs_view(host, fields, "final")
