@@ -21,9 +21,13 @@ FAST_IDS = [
     "MiniGrid-DoorKey-8x8-v0",
     "MiniGrid-DoorKey-16x16-v0",
 ]
-FAST_IDS = [i for i in FAST_IDS if i in mg.SUPPORTED_IDS] + [
-    i for i in mg.SUPPORTED_IDS if i.split("-")[1] not in ("Empty", "DoorKey") and i.endswith(("S9N1-v0", "S5-v0"))
+FAST_IDS += [
+    "MiniGrid-FourRooms-v0",
+    "MiniGrid-LavaGapS5-v0",
+    "MiniGrid-LavaCrossingS9N1-v0",
+    "MiniGrid-SimpleCrossingS11N5-v0",
 ]
+FAST_IDS = [i for i in FAST_IDS if i in mg.SUPPORTED_IDS]
 
 
 def _fresh(env_id: str, seed: int, rng: np.random.Generator, near_limit_p: float):

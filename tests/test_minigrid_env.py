@@ -224,3 +224,30 @@ def test_cuda_step_is_sync_free():
         assert torch.equal(r1[alive], r2.cpu()[alive]) and torch.equal(t1[alive], t2.cpu()[alive])
         assert torch.equal(i1["final_obs"]["image"][alive], i2["final_obs"]["image"].cpu()[alive])
         alive &= ~(t1 | u1)
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-FourRooms-v0", "MiniGrid-LavaGapS7-v0", "MiniGrid-LavaCrossingS9N2-v0",
+                                    "MiniGrid-SimpleCrossingS11N5-v0", "MiniGrid-DoorKey-16x16-v0"])
+def test_cell_occupancy_matches_farama(env_id):
+    """Per-cell frequency of each object type, and the agent's cell and direction, vs Farama."""
+    m = 300
+    env = mg.make(env_id, num_envs=6000, seed=0)
+    env.reset(seed=0)
+    types = env.grid[..., 0].long()
+    ours = torch.stack([(types == t).float().mean(0) for t in range(11)])  # [11,H,W]
+    agent = torch.zeros(env.height, env.width)
+    agent.index_put_((env.agent_pos[:, 1], env.agent_pos[:, 0]), torch.ones(env.num_envs), accumulate=True)
+    agent /= env.num_envs
+    theirs = torch.zeros_like(ours)
+    fagent = torch.zeros_like(agent)
+    fenv = gym.make(env_id).unwrapped
+    for s in range(m):
+        fenv.reset(seed=50_000 + s)
+        enc = torch.as_tensor(fenv.grid.encode()[..., 0]).long().T  # [H,W]
+        theirs += torch.nn.functional.one_hot(enc, 11).permute(2, 0, 1).float() / m
+        fagent[int(fenv.agent_pos[1]), int(fenv.agent_pos[0])] += 1 / m
+    tol = 4.5 * torch.sqrt(theirs * (1 - theirs) / m + 1e-4) + 0.01
+    bad = (ours - theirs).abs() > tol
+    assert not bad.any(), f"cells differ: {bad.nonzero().tolist()[:10]}"
+    atol = 4.5 * torch.sqrt(fagent * (1 - fagent) / m + 1e-4) + 0.01
+    assert not ((agent - fagent).abs() > atol).any()

@@ -148,6 +148,109 @@ def gen_doorkey(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
     return {"grid": grid, "agent_pos": pos, "agent_dir": d, "goal_pos": goal, "door_pos": door}
 
 
+# ---------------------------------------------------------------------- LavaGap
+def gen_lavagap(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
+    H, W = spec.height, spec.width
+    grid = walled_grid(n, H, W, device)
+    goal = const((W - 2, H - 2), device, torch.int64).expand(n, 2)
+    put_cells(grid, goal, C.GOAL_CELL)
+    gx = randint(gen, 2, W - 2, n, device)
+    gy = randint(gen, 1, H - 1, n, device)
+    ys, xs = coords(H, W, device)
+    col = (xs == gx.view(n, 1, 1)) & (ys >= 1) & (ys <= H - 2) & (ys != gy.view(n, 1, 1))
+    grid = torch.where(col[..., None], const(C.LAVA_CELL, device), grid)
+    pos = const((1, 1), device, torch.int64).expand(n, 2)
+    d = torch.zeros(n, dtype=torch.int64, device=device)
+    return {"grid": grid, "agent_pos": pos, "agent_dir": d, "goal_pos": goal}
+
+
+# ---------------------------------------------------------------------- Lava/SimpleCrossing
+def gen_crossing(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
+    """Farama ``CrossingEnv``: ``k`` rivers drawn from the even rows/columns, one opening per crossing
+    along a random monotone room path from the top-left to the bottom-right room."""
+    H, W = spec.height, spec.width
+    k = spec.kwargs["num_crossings"]
+    obstacle = C.LAVA_CELL if spec.kwargs["obstacle"] == "lava" else C.WALL_CELL
+    grid = walled_grid(n, H, W, device)
+    goal = const((W - 2, H - 2), device, torch.int64).expand(n, 2)
+    put_cells(grid, goal, C.GOAL_CELL)
+    pos_v = list(range(2, H - 2, 2))  # x of vertical rivers
+    pos_h = list(range(2, W - 2, 2))  # y of horizontal rivers
+    rv, rh = len(pos_v), len(pos_h)
+    # uniform random k-subset of the rivers (Farama: shuffle, keep the first k)
+    keys = torch.rand(n, rv + rh, generator=gen, device=device)
+    rank = keys.argsort(1).argsort(1)
+    chosen = rank < k
+    cv, ch = chosen[:, :rv], chosen[:, rv:]
+    ys, xs = coords(H, W, device)
+    obst = torch.zeros(n, H, W, dtype=torch.bool, device=device)
+    inner_x = (xs >= 1) & (xs <= W - 2)
+    inner_y = (ys >= 1) & (ys <= H - 2)
+    for m, x in enumerate(pos_v):
+        obst |= cv[:, m].view(n, 1, 1) & (xs == x) & inner_y
+    for m, y in enumerate(pos_h):
+        obst |= ch[:, m].view(n, 1, 1) & (ys == y) & inner_x
+    grid = torch.where(obst[..., None], const(obstacle, device), grid)
+
+    def limits(mask: torch.Tensor, positions: list[int], last: int) -> torch.Tensor:
+        r = len(positions)
+        lim = torch.full((n, r + 3), last, dtype=torch.int64, device=device)
+        lim[:, 0] = 0
+        slot = torch.where(mask, mask.long().cumsum(1), torch.full_like(mask, r + 2, dtype=torch.int64))
+        vals = const(tuple(positions), device, torch.int64).expand(n, r)
+        lim.scatter_(1, slot, vals)
+        lim[:, r + 2] = last
+        return lim
+
+    lim_v = limits(cv, pos_v, H - 1)  # [0, sorted chosen vertical x..., H-1, ...]
+    lim_h = limits(ch, pos_h, W - 1)
+    nv = cv.sum(1)
+    # path: nv horizontal moves (through vertical rivers) and nh vertical moves, in random order
+    pkeys = torch.rand(n, k, generator=gen, device=device)
+    prank = pkeys.argsort(1).argsort(1)
+    is_h = prank < nv[:, None]
+    room_i = torch.zeros(n, dtype=torch.int64, device=device)
+    room_j = torch.zeros(n, dtype=torch.int64, device=device)
+    g = lambda lim, idx: lim.gather(1, idx[:, None]).squeeze(1)  # noqa: E731
+    for step in range(k):
+        h = is_h[:, step]
+        # crossing a vertical river at x = lim_v[room_i + 1], opening row uniform in the room's rows
+        jh = randint(gen, g(lim_h, room_j) + 1, g(lim_h, room_j + 1), n, device)
+        iv = randint(gen, g(lim_v, room_i) + 1, g(lim_v, room_i + 1), n, device)
+        i = torch.where(h, g(lim_v, room_i + 1), iv)
+        j = torch.where(h, jh, g(lim_h, room_j + 1))
+        put_cells(grid, torch.stack([i, j], 1), C.EMPTY_CELL)
+        room_i = room_i + h.long()
+        room_j = room_j + (~h).long()
+    pos = const((1, 1), device, torch.int64).expand(n, 2)
+    d = torch.zeros(n, dtype=torch.int64, device=device)
+    return {"grid": grid, "agent_pos": pos, "agent_dir": d, "goal_pos": goal}
+
+
+# ---------------------------------------------------------------------- FourRooms
+def gen_fourrooms(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
+    H = W = 19
+    grid = walled_grid(n, H, W, device)
+    ys, xs = coords(H, W, device)
+    walls = ((xs == 9) | (ys == 9)).expand(n, H, W)
+    grid = torch.where(walls[..., None], const(C.WALL_CELL, device), grid)
+    a = randint(gen, 1, 9, n, device)
+    b = randint(gen, 1, 9, n, device)
+    c = randint(gen, 10, 18, n, device)
+    dd = randint(gen, 10, 18, n, device)
+    nine = torch.full_like(a, 9)
+    for x, y in ((nine, a), (b, nine), (c, nine), (nine, dd)):
+        put_cells(grid, torch.stack([x, y], 1), C.EMPTY_CELL)
+    free = cell_is(grid, C.EMPTY_CELL)
+    pos = sample_free_cell(gen, free)
+    d = randint(gen, 0, 4, n, device)
+    ar = torch.arange(n, device=device)
+    free[ar, pos[:, 1], pos[:, 0]] = False
+    goal = sample_free_cell(gen, free)
+    put_cells(grid, goal, C.GOAL_CELL)
+    return {"grid": grid, "agent_pos": pos, "agent_dir": d, "goal_pos": goal}
+
+
 # ---------------------------------------------------------------------- registry
 _SPECS: dict[str, TaskSpec] = {}
 
@@ -165,6 +268,16 @@ for _s in (5, 6):
 for _s in (5, 6, 8, 16):
     _register(TaskSpec(f"MiniGrid-DoorKey-{_s}x{_s}-v0", "DoorKeyEnv", _s, _s, 10 * _s * _s, False,
                        ("use the key to open the door and then get to the goal",), gen_doorkey, {"size": _s}))
+
+_register(TaskSpec("MiniGrid-FourRooms-v0", "FourRoomsEnv", 19, 19, 100, False, ("reach the goal",), gen_fourrooms))
+for _s in (5, 6, 7):
+    _register(TaskSpec(f"MiniGrid-LavaGapS{_s}-v0", "LavaGapEnv", _s, _s, 4 * _s * _s, False,
+                       ("avoid the lava and get to the green goal square",), gen_lavagap, {"size": _s}))
+for _kind, _name, _mission in (("lava", "LavaCrossing", "avoid the lava and get to the green goal square"),
+                               ("wall", "SimpleCrossing", "find the opening and get to the green goal square")):
+    for _s, _k in ((9, 1), (9, 2), (9, 3), (11, 5)):
+        _register(TaskSpec(f"MiniGrid-{_name}S{_s}N{_k}-v0", "CrossingEnv", _s, _s, 4 * _s * _s, False, (_mission,),
+                           gen_crossing, {"size": _s, "num_crossings": _k, "obstacle": _kind}))
 
 
 def get_spec(env_id: str) -> TaskSpec:
