@@ -1,0 +1,140 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from algorithms.ppo import PPO, NonFiniteLossError
+from rlcore.checkpoint import CheckpointError
+from rlcore.reward import RewardModule
+from toy_envs import ChainEnv, PointEnv
+
+
+def _flat_params(model: PPO) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.policy.parameters()])
+
+
+def test_ppo_learns_chain():
+    env = ChainEnv(num_envs=8, length=6, max_steps=20)
+    log = []
+    PPO(env, n_steps=32, seed=0).learn(16_384, callback=lambda m, model: log.append(m))
+    assert log[0]["time/timesteps"] == 256
+    assert log[-1]["rollout/success_rate"] > 0.95  # random walk succeeds far less often
+    assert log[-1]["rollout/ep_length_mean"] < 8
+
+
+def test_ppo_continuous_actions_improve():
+    env = PointEnv(num_envs=8)
+    log = []
+    PPO(env, n_steps=32, seed=0, ent_coef=0.0).learn(30_000, callback=lambda m, model: log.append(m))
+    assert log[-1]["rollout/ep_return_mean"] > log[0]["rollout/ep_return_mean"] + 5
+
+
+def test_seeded_runs_are_reproducible():
+    a = PPO(ChainEnv(num_envs=4), n_steps=16, seed=3).learn(2048)
+    b = PPO(ChainEnv(num_envs=4), n_steps=16, seed=3).learn(2048)
+    c = PPO(ChainEnv(num_envs=4), n_steps=16, seed=4).learn(2048)
+    assert torch.equal(_flat_params(a), _flat_params(b))
+    assert not torch.equal(_flat_params(a), _flat_params(c))
+
+
+def test_save_load_round_trip(tmp_path):
+    env = ChainEnv(num_envs=4)
+    model = PPO(env, n_steps=16, seed=0).learn(1024)
+    path = tmp_path / "model.pt"
+    model.save(str(path))
+    loaded = PPO.load(str(path))  # no env: predict only
+    obs = torch.eye(5)[torch.tensor([0, 1, 2, 3])]
+    a1, _ = model.predict(obs, deterministic=True)
+    a2, _ = loaded.predict(obs, deterministic=True)
+    assert torch.equal(a1, a2)
+    assert loaded.num_timesteps == model.num_timesteps == 1024
+    np_actions, _ = loaded.predict(obs.numpy(), deterministic=True)
+    assert isinstance(np_actions, np.ndarray) and np_actions.tolist() == a1.tolist()
+    # Training continues from the loaded state with an env.
+    resumed = PPO.load(str(path), env=ChainEnv(num_envs=4))
+    resumed.learn(2048, reset_num_timesteps=False)
+    assert resumed.num_timesteps == 2048
+
+
+def test_load_rejects_mismatched_and_corrupt_checkpoints(tmp_path):
+    path = tmp_path / "model.pt"
+    PPO(ChainEnv(num_envs=2, length=5), n_steps=8).save(str(path))
+    with pytest.raises(CheckpointError, match="observation_space"):
+        PPO.load(str(path), env=ChainEnv(num_envs=2, length=7))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="bad.pt"):
+        PPO.load(str(bad))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        PPO.load(str(tmp_path / "missing.pt"))
+
+
+class _NaNReward(RewardModule):
+    intrinsic = False
+
+    def compute(self, batch):
+        return torch.full_like(batch.reward, math.nan)
+
+
+def test_nan_loss_stops_with_step_and_checkpoint(tmp_path):
+    model = PPO(ChainEnv(num_envs=2), n_steps=8, reward_module=_NaNReward())
+    model.nan_checkpoint_path = tmp_path / "last_good.pt"
+    with pytest.raises(NonFiniteLossError, match=r"non-finite .*value.* loss at timestep 16"):
+        model.learn(1000)
+    assert (tmp_path / "last_good.pt").exists()
+    assert PPO.load(str(tmp_path / "last_good.pt")).num_timesteps == 16
+
+
+class _CountBonus(RewardModule):
+    """Tiny intrinsic module: 1/sqrt(visits) of the chain position (exercises the intrinsic stream)."""
+
+    def __init__(self, length: int):
+        super().__init__()
+        self.register_buffer("counts", torch.zeros(length))
+
+    def compute(self, batch):
+        pos = batch.next_obs.argmax(-1)
+        return (self.counts[pos] + 1).rsqrt()
+
+    def update(self, batch):
+        self.counts += torch.bincount(batch.next_obs.argmax(-1).flatten(), minlength=len(self.counts)).float()
+        return {"visited": float((self.counts > 0).sum())}
+
+
+def test_intrinsic_stream_and_reward_module_metrics():
+    log = []
+    model = PPO(ChainEnv(num_envs=4, length=5), n_steps=16, reward_module=_CountBonus(5))
+    assert model.num_value_streams == 2
+    model.learn(1024, callback=lambda m, _: log.append(m))
+    assert "reward/intrinsic_mean" in log[-1] and log[-1]["reward/visited"] == 5
+    assert float(model.reward_module.counts.sum()) == 1024
+
+
+def test_from_config_names_unknown_keys():
+    env = ChainEnv()
+    with pytest.raises(ValueError, match="algo.params.n_stepz"):
+        PPO.from_config(env, {"params": {"n_stepz": 3}})
+    with pytest.raises(ValueError, match="algo.policy.widths"):
+        PPO.from_config(env, {"policy": {"widths": [3]}})
+    with pytest.raises(ValueError, match="algo.n_steps must be a positive integer"):
+        PPO.from_config(env, {"params": {"n_steps": 0}})
+    with pytest.raises(ValueError, match="total_timesteps must be positive"):
+        PPO(env).learn(0)
+
+
+def test_policy_rejects_unsupported_spaces():
+    import gymnasium as gym
+
+    env = ChainEnv()
+    env.single_action_space = gym.spaces.MultiBinary(3)
+    with pytest.raises(ValueError, match="action spaces"):
+        PPO(env)
+
+
+@pytest.mark.cuda
+def test_rollout_and_update_on_cuda_without_sync_in_step():
+    env = ChainEnv(num_envs=8, device="cuda")
+    model = PPO(env, n_steps=8)
+    model.learn(256)
+    assert next(model.policy.parameters()).device.type == "cuda"
