@@ -26,6 +26,9 @@ FAST_IDS += [
     "MiniGrid-LavaGapS5-v0",
     "MiniGrid-LavaCrossingS9N1-v0",
     "MiniGrid-SimpleCrossingS11N5-v0",
+    "MiniGrid-Unlock-v0",
+    "MiniGrid-UnlockPickup-v0",
+    "MiniGrid-BlockedUnlockPickup-v0",
 ]
 FAST_IDS = [i for i in FAST_IDS if i in mg.SUPPORTED_IDS]
 

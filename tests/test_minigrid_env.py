@@ -227,7 +227,8 @@ def test_cuda_step_is_sync_free():
 
 
 @pytest.mark.parametrize("env_id", ["MiniGrid-FourRooms-v0", "MiniGrid-LavaGapS7-v0", "MiniGrid-LavaCrossingS9N2-v0",
-                                    "MiniGrid-SimpleCrossingS11N5-v0", "MiniGrid-DoorKey-16x16-v0"])
+                                    "MiniGrid-SimpleCrossingS11N5-v0", "MiniGrid-DoorKey-16x16-v0",
+                                    "MiniGrid-Unlock-v0", "MiniGrid-UnlockPickup-v0", "MiniGrid-BlockedUnlockPickup-v0"])
 def test_cell_occupancy_matches_farama(env_id):
     """Per-cell frequency of each object type, and the agent's cell and direction, vs Farama."""
     m = 300
@@ -251,3 +252,23 @@ def test_cell_occupancy_matches_farama(env_id):
     assert not bad.any(), f"cells differ: {bad.nonzero().tolist()[:10]}"
     atol = 4.5 * torch.sqrt(fagent * (1 - fagent) / m + 1e-4) + 0.01
     assert not ((agent - fagent).abs() > atol).any()
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-BlockedUnlockPickup-v0", "MiniGrid-UnlockPickup-v0"])
+def test_roomgrid_agent_pos_dir_and_colors_match_farama(env_id):
+    """Joint (cell, direction) of the agent (RoomGrid redraws when facing an object), and colours."""
+    m = 1200
+    env = mg.make(env_id, num_envs=20000, seed=0)
+    env.reset(seed=0)
+    ours = Counter(zip(map(tuple, env.agent_pos.tolist()), env.agent_dir.tolist()))
+    ours_m = Counter(env.state["mission"].tolist())
+    fenv = gym.make(env_id).unwrapped
+    theirs, theirs_m = Counter(), Counter()
+    for s in range(m):
+        fenv.reset(seed=70_000 + s)
+        theirs[(tuple(int(v) for v in fenv.agent_pos), int(fenv.agent_dir))] += 1
+        theirs_m[env.missions.index(fenv.mission)] += 1
+    assert set(ours) == set(theirs) or set(ours) >= set(theirs)
+    assert all(p in theirs or ours[p] < 0.002 * env.num_envs for p in ours)
+    assert _tv(ours, theirs) < 1.2 * np.sqrt(len(theirs) / m) / 2 + 0.03
+    assert _tv(ours_m, theirs_m) < 0.08

@@ -75,7 +75,7 @@ def extract_state(fenv, spec: TaskSpec, missions: list[str]) -> dict[str, np.nda
         "step_count": np.int64(int(fenv.step_count)),
         "mission": np.int64(missions.index(mission)),
         "goal_pos": np.array(goal, dtype=np.int64),
-        "door_pos": np.array(door if spec.success_mode == "unlock" or spec.family == "DoorKeyEnv" else (-1, -1), dtype=np.int64),
+        "door_pos": np.array(door, dtype=np.int64),
         "contains": contains,
         "carrying_contains": np.array(ccont, dtype=np.uint8),
     }

@@ -251,6 +251,65 @@ def gen_fourrooms(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
     return {"grid": grid, "agent_pos": pos, "agent_dir": d, "goal_pos": goal}
 
 
+# ---------------------------------------------------------------------- RoomGrid tasks (1 x 2 rooms)
+def sample_free_pos_dir(gen: torch.Generator, grid: torch.Tensor, region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Farama ``RoomGrid.place_agent``: uniform over (cell, direction) pairs with the cell empty and
+    inside ``region`` (bool[H,W]) and the cell in front empty or wall (Farama redraws both otherwise)."""
+    n, H, W, _ = grid.shape
+    t = grid[..., 0]
+    free = (t == C.EMPTY) & region
+    ok_front = (t == C.EMPTY) | (t == C.WALL)
+    pad = torch.ones(n, H + 2, W + 2, dtype=torch.bool, device=grid.device)
+    pad[:, 1:-1, 1:-1] = ok_front
+    valid = torch.stack([free & pad[:, 1 + dy:H + 1 + dy, 1 + dx:W + 1 + dx] for dx, dy in C.DIR_TO_VEC], -1)
+    flat = valid.reshape(n, H * W * 4)
+    k = randint(gen, 0, flat.sum(1), n, grid.device)
+    idx = (flat.long().cumsum(1) <= k[:, None]).sum(1)
+    cell, d = idx // 4, idx % 4
+    return torch.stack([cell % W, cell // W], 1), d
+
+
+def rand_color(gen: torch.Generator, n: int, device) -> torch.Tensor:
+    """``_rand_color``: uniform over Farama's sorted colour names, returned as COLOR_TO_IDX."""
+    return const(C.SORTED_COLOR_IDX, device, torch.int64)[randint(gen, 0, 6, n, device)]
+
+
+def gen_unlock_family(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
+    """Farama ``UnlockEnv`` / ``UnlockPickupEnv`` / ``BlockedUnlockPickupEnv`` (RoomGrid 1 x 2, room size 6)."""
+    variant = spec.kwargs["variant"]  # "unlock" | "pickup" | "blocked"
+    H, W = spec.height, spec.width  # 6, 11
+    grid = walled_grid(n, H, W, device)
+    ys, xs = coords(H, W, device)
+    grid = torch.where((xs == 5).expand(n, H, W)[..., None], const(C.WALL_CELL, device), grid)
+    door_y = randint(gen, 1, 5, n, device)  # RoomGrid._gen_grid draws the door row of room (0,0)
+    door = torch.stack([torch.full_like(door_y, 5), door_y], 1)
+    room0 = ((xs >= 1) & (xs <= 4) & (ys >= 1) & (ys <= 4))[0]
+    room1 = ((xs >= 6) & (xs <= 9) & (ys >= 1) & (ys <= 4))[0]
+    out = {}
+    if variant in ("pickup", "blocked"):
+        box_color = rand_color(gen, n, device)
+        # place_in_room rejects cells next to the RoomGrid's provisional agent position (8, 3)
+        near = ((xs - 8).abs() + (ys - 3).abs() < 2)[0]
+        box = sample_free_cell(gen, (room1 & ~near).expand(n, H, W))
+        put_cells(grid, box, torch.stack([torch.full_like(box_color, C.BOX), box_color, torch.zeros_like(box_color)], 1).to(torch.uint8))
+        out["target"] = torch.stack([torch.full_like(box_color, C.BOX), box_color, torch.zeros_like(box_color)], 1).to(torch.uint8)
+        # mission vocabulary is ordered like Farama's sorted colour names
+        sorted_pos = const(tuple(C.SORTED_COLOR_IDX.index(c) for c in range(6)), device, torch.int64)
+        out["mission"] = sorted_pos[box_color] * (2 if variant == "blocked" else 1)
+    door_color = rand_color(gen, n, device)
+    put_cells(grid, door, torch.stack([torch.full_like(door_color, C.DOOR), door_color, torch.full_like(door_color, C.LOCKED)], 1).to(torch.uint8))
+    if variant == "blocked":
+        ball_color = rand_color(gen, n, device)
+        ball = torch.stack([door_y.new_full((n,), 4), door_y], 1)
+        put_cells(grid, ball, torch.stack([torch.full_like(ball_color, C.BALL), ball_color, torch.zeros_like(ball_color)], 1).to(torch.uint8))
+    free0 = cell_is(grid, C.EMPTY_CELL) & room0
+    key = sample_free_cell(gen, free0)
+    put_cells(grid, key, torch.stack([torch.full_like(door_color, C.KEY), door_color, torch.zeros_like(door_color)], 1).to(torch.uint8))
+    pos, d = sample_free_pos_dir(gen, grid, room0)
+    out.update({"grid": grid, "agent_pos": pos, "agent_dir": d, "door_pos": door})
+    return out
+
+
 # ---------------------------------------------------------------------- registry
 _SPECS: dict[str, TaskSpec] = {}
 
@@ -278,6 +337,15 @@ for _kind, _name, _mission in (("lava", "LavaCrossing", "avoid the lava and get 
     for _s, _k in ((9, 1), (9, 2), (9, 3), (11, 5)):
         _register(TaskSpec(f"MiniGrid-{_name}S{_s}N{_k}-v0", "CrossingEnv", _s, _s, 4 * _s * _s, False, (_mission,),
                            gen_crossing, {"size": _s, "num_crossings": _k, "obstacle": _kind}))
+
+_register(TaskSpec("MiniGrid-Unlock-v0", "UnlockEnv", 11, 6, 8 * 36, False, ("open the door",), gen_unlock_family,
+                   {"variant": "unlock"}, success_mode="unlock"))
+_register(TaskSpec("MiniGrid-UnlockPickup-v0", "UnlockPickupEnv", 11, 6, 8 * 36, False,
+                   tuple(f"pick up the {c} box" for c in C.SORTED_COLOR_NAMES), gen_unlock_family,
+                   {"variant": "pickup"}, has_boxes=True, success_mode="pickup"))
+_register(TaskSpec("MiniGrid-BlockedUnlockPickup-v0", "BlockedUnlockPickupEnv", 11, 6, 16 * 36, False,
+                   tuple(f"pick up the {c} {t}" for c in C.SORTED_COLOR_NAMES for t in ("box", "key")),
+                   gen_unlock_family, {"variant": "blocked"}, success_mode="pickup"))
 
 
 def get_spec(env_id: str) -> TaskSpec:
