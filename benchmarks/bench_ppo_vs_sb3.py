@@ -9,7 +9,9 @@ same rollout/update shape (n_steps, 4 epochs, 4 minibatches). Contenders:
   way SB3 users train on MiniGrid;
 * ``sb3+bridge``: SB3 PPO on the library's batched MiniGrid through rlcore.adapters.sb3.SB3VecEnv.
 
-Frames per second count env frames over the whole ``learn`` call (rollouts and updates).
+Training frames/s count env frames over the whole ``learn`` call (rollouts and updates); collection
+frames/s count them over rollout collection alone (policy inference, env steps, storage), the part
+where the libraries differ — the gradient updates are the same arithmetic in both.
 Contenders run alternately, ``--repeats`` times each, and the median is reported, so machine noise
 hits all of them alike.
 
@@ -27,7 +29,31 @@ import numpy as np
 import torch
 
 
-def native_fps(env_id: str, num_envs: int, n_steps: int, timesteps: int, seed: int) -> float:
+class _Timed:
+    """Wraps a bound method and accumulates the seconds spent in it."""
+
+    def __init__(self, fn) -> None:
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
+def _measure(model, learn, collect_attr: str, timesteps: int) -> tuple[float, float]:
+    """(training frames/s over the whole learn call, collection frames/s over rollout collection only)."""
+    timed = _Timed(getattr(model, collect_attr))
+    setattr(model, collect_attr, timed)
+    t0 = time.perf_counter()
+    learn(timesteps)
+    total = time.perf_counter() - t0
+    return model.num_timesteps / total, model.num_timesteps / timed.seconds
+
+
+def native_fps(env_id: str, num_envs: int, n_steps: int, timesteps: int, seed: int) -> tuple[float, float]:
     import envs.minigrid as mg
     from algorithms.ppo import PPO
 
@@ -35,9 +61,7 @@ def native_fps(env_id: str, num_envs: int, n_steps: int, timesteps: int, seed: i
     model = PPO(env, n_steps=n_steps, n_epochs=4, n_minibatches=4, seed=seed,
                 policy_kwargs={"encoder": "mlp", "hidden_sizes": [64, 64], "activation": "tanh"})
     model.learn(n_steps * num_envs)  # warm-up iteration (allocations, first-call overheads)
-    t0 = time.perf_counter()
-    model.learn(timesteps, reset_num_timesteps=True)
-    return model.num_timesteps / (time.perf_counter() - t0)
+    return _measure(model, lambda t: model.learn(t, reset_num_timesteps=True), "_collect_rollout", timesteps)
 
 
 class _FlatImage(gym.ObservationWrapper):
@@ -60,19 +84,17 @@ def _sb3_model(vec_env, n_steps: int, seed: int):
                   policy_kwargs={"net_arch": dict(pi=[64, 64], vf=[64, 64])})
 
 
-def sb3_farama_fps(env_id: str, num_envs: int, n_steps: int, timesteps: int, seed: int) -> float:
+def sb3_farama_fps(env_id: str, num_envs: int, n_steps: int, timesteps: int, seed: int) -> tuple[float, float]:
     import minigrid  # noqa: F401  (registers the ids)
     from stable_baselines3.common.env_util import make_vec_env
 
     vec_env = make_vec_env(env_id, n_envs=num_envs, seed=seed, wrapper_class=_FlatImage)
     model = _sb3_model(vec_env, n_steps, seed)
     model.learn(n_steps * num_envs)
-    t0 = time.perf_counter()
-    model.learn(timesteps, reset_num_timesteps=True)
-    return model.num_timesteps / (time.perf_counter() - t0)
+    return _measure(model, lambda t: model.learn(t, reset_num_timesteps=True), "collect_rollouts", timesteps)
 
 
-def sb3_bridge_fps(env_id: str, num_envs: int, n_steps: int, timesteps: int, seed: int) -> float:
+def sb3_bridge_fps(env_id: str, num_envs: int, n_steps: int, timesteps: int, seed: int) -> tuple[float, float]:
     import envs.minigrid as mg
     from rlcore.adapters.sb3 import SB3VecEnv
     from stable_baselines3.common.vec_env import VecEnvWrapper
@@ -94,9 +116,7 @@ def sb3_bridge_fps(env_id: str, num_envs: int, n_steps: int, timesteps: int, see
     vec_env = FlatImage(SB3VecEnv(mg.make(env_id, num_envs=num_envs, seed=seed)))
     model = _sb3_model(vec_env, n_steps, seed)
     model.learn(n_steps * num_envs)
-    t0 = time.perf_counter()
-    model.learn(timesteps, reset_num_timesteps=True)
-    return model.num_timesteps / (time.perf_counter() - t0)
+    return _measure(model, lambda t: model.learn(t, reset_num_timesteps=True), "collect_rollouts", timesteps)
 
 
 def main() -> None:
@@ -113,17 +133,26 @@ def main() -> None:
 
     print(f"{args.env}, n_steps {args.n_steps}, MLP 64x64 actor and critic, 4 epochs x 4 minibatches, "
           f"torch threads {args.threads}, median of {args.repeats} alternating repeats\n")
-    print("| envs | native PPO | SB3 PPO + Farama DummyVecEnv | SB3 PPO + SB3VecEnv bridge | native / SB3+Farama | native / SB3+bridge |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| envs | training frames/s: native PPO | SB3 + Farama | SB3 + bridge | native / SB3+Farama | native / SB3+bridge "
+          "| collection frames/s: native | SB3 + Farama | SB3 + bridge | native / SB3+Farama |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    names = ("native", "sb3+farama", "sb3+bridge")
+    fns = (native_fps, sb3_farama_fps, sb3_bridge_fps)
     for n in args.num_envs:
-        runs: dict[str, list[float]] = {"native": [], "sb3+farama": [], "sb3+bridge": []}
+        train: dict[str, list[float]] = {k: [] for k in names}
+        collect: dict[str, list[float]] = {k: [] for k in names}
         for r in range(args.repeats):
-            runs["native"].append(native_fps(args.env, n, args.n_steps, args.native_timesteps, r))
-            runs["sb3+farama"].append(sb3_farama_fps(args.env, n, args.n_steps, args.sb3_timesteps, r))
-            runs["sb3+bridge"].append(sb3_bridge_fps(args.env, n, args.n_steps, args.sb3_timesteps, r))
-        med = {k: statistics.median(v) for k, v in runs.items()}
-        print(f"| {n} | {med['native']:,.0f} | {med['sb3+farama']:,.0f} | {med['sb3+bridge']:,.0f} | "
-              f"{med['native'] / med['sb3+farama']:.1f}x | {med['native'] / med['sb3+bridge']:.1f}x |", flush=True)
+            for name, fn in zip(names, fns):
+                steps = args.native_timesteps if name == "native" else args.sb3_timesteps
+                t, c = fn(args.env, n, args.n_steps, steps, r)
+                train[name].append(t)
+                collect[name].append(c)
+        tm = {k: statistics.median(v) for k, v in train.items()}
+        cm = {k: statistics.median(v) for k, v in collect.items()}
+        print(f"| {n} | {tm['native']:,.0f} | {tm['sb3+farama']:,.0f} | {tm['sb3+bridge']:,.0f} | "
+              f"{tm['native'] / tm['sb3+farama']:.1f}x | {tm['native'] / tm['sb3+bridge']:.1f}x | "
+              f"{cm['native']:,.0f} | {cm['sb3+farama']:,.0f} | {cm['sb3+bridge']:,.0f} | "
+              f"{cm['native'] / cm['sb3+farama']:.1f}x |", flush=True)
 
 
 if __name__ == "__main__":
