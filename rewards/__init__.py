@@ -1,1 +1,1 @@
-"""rewards."""
+"""Reward modules: intrinsic bonuses (``rewards.intrinsic``) and, later, learned and LLM-written rewards."""
