@@ -1,0 +1,1 @@
+"""Exploration bonuses (intrinsic reward modules) and their combinations."""
