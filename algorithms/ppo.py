@@ -36,7 +36,7 @@ from rlcore.callbacks import CallbackLike, as_callback
 from rlcore.checkpoint import load_checkpoint, save_checkpoint, CheckpointError
 from rlcore.env import BatchedEnv
 from rlcore.episodes import EpisodeTracker
-from rlcore.reward import RewardModule
+from rlcore.reward import RewardModule, check_finite
 from rlcore.rollout import RolloutStorage, compute_gae
 from rlcore.spaces import space_from_dict, space_to_dict
 from rlcore.tensors import Obs, obs_index, obs_map
@@ -195,11 +195,13 @@ class PPO:
         module = self.reward_module
         if module is not None and not module.intrinsic:
             rewards = module.compute(batch).float()
+            check_finite(rewards, getattr(module, "name", type(module).__name__))
             extra["reward/module_mean"] = rewards.mean()
         adv, ret_ext = compute_gae(rewards, s.values[..., 0], next_values[..., 0], s.terminated, done, cfg.gamma, cfg.gae_lambda)
         returns = [ret_ext]
         if self.num_value_streams == 2:
             r_int = module.compute(batch).float()
+            check_finite(r_int, getattr(module, "name", type(module).__name__))
             extra["reward/intrinsic_mean"] = r_int.mean()
             episodic = bool(module.episodic)
             stop = done if episodic else torch.zeros_like(done)

@@ -14,34 +14,47 @@ class RunLogger:
 
     Args:
         run_dir: the run directory.
-        columns: CSV columns, fixed at creation (metrics absent from a row are left empty).
+        extra_columns: CSV columns that appear only in some rows (e.g. evaluations). The other
+            columns are the keys of the first logged row; keys first seen later go to TensorBoard only.
         tensorboard: write TensorBoard event files under ``run_dir/tb``.
         resume_step: when resuming, rows (and TensorBoard events) after this timestep are dropped,
-            since the run restarts from the checkpoint taken there.
+            since the run restarts from the checkpoint taken there; the existing header is kept.
     """
 
-    def __init__(self, run_dir: str | os.PathLike, columns: Iterable[str], tensorboard: bool = True,
+    def __init__(self, run_dir: str | os.PathLike, extra_columns: Iterable[str] = (), tensorboard: bool = True,
                  resume_step: Optional[int] = None) -> None:
         self.run_dir = Path(run_dir)
         self.csv_path = self.run_dir / "progress.csv"
-        self.columns = list(dict.fromkeys(["time/timesteps", *columns]))
-        rows: list[dict[str, str]] = []
+        self.extra_columns = list(extra_columns)
+        self.columns: Optional[list[str]] = None
+        self._rows: list[dict[str, str]] = []
         if resume_step is not None and self.csv_path.exists():
             with open(self.csv_path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if _as_float(r.get("time/timesteps")) <= resume_step]
-        self._file = open(self.csv_path, "w", newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, restval="", extrasaction="ignore")
-        self._writer.writeheader()
-        for r in rows:
-            self._writer.writerow(r)
-        self._file.flush()
+                reader = csv.DictReader(f)
+                self._rows = [r for r in reader if _as_float(r.get("time/timesteps")) <= resume_step]
+                self.columns = list(reader.fieldnames or []) or None
+        self._file = None
+        self._writer = None
+        if self.columns is not None:
+            self._open()
         self._tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
             self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=resume_step)
 
+    def _open(self) -> None:
+        self._file = open(self.csv_path, "w", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, restval="", extrasaction="ignore")
+        self._writer.writeheader()
+        for r in self._rows:
+            self._writer.writerow(r)
+        self._file.flush()
+
     def log(self, metrics: dict[str, float], step: int) -> None:
-        row = {k: v for k, v in metrics.items() if k in self.columns}
+        if self.columns is None:
+            self.columns = list(dict.fromkeys(["time/timesteps", *metrics, *self.extra_columns]))
+            self._open()
+        row = dict(metrics)
         row["time/timesteps"] = step
         self._writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
         self._file.flush()
@@ -51,7 +64,8 @@ class RunLogger:
                     self._tb.add_scalar(k, v, step)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
         if self._tb is not None:
             self._tb.close()
 

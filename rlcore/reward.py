@@ -42,3 +42,14 @@ class RewardModule(nn.Module, abc.ABC):
 
     def reset(self, mask: torch.Tensor) -> None:
         """Forget per-episode memory of envs where ``mask`` is True."""
+
+
+class NonFiniteRewardError(FloatingPointError):
+    """A reward module produced NaN or Inf."""
+
+
+def check_finite(values: torch.Tensor, name: str) -> None:
+    """Raise :class:`NonFiniteRewardError` naming ``name`` if ``values`` holds NaN/Inf (one host sync)."""
+    if not bool(torch.isfinite(values).all()):
+        bad = int((~torch.isfinite(values)).sum())
+        raise NonFiniteRewardError(f"reward module '{name}' produced {bad} non-finite values (NaN or Inf)")

@@ -194,7 +194,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
 
     logger = RunLogger(
         run_dir,
-        columns=_metric_columns(run.model) + EVAL_COLUMNS,
+        extra_columns=EVAL_COLUMNS,
         tensorboard=bool(cfg.logger.tensorboard),
         resume_step=run.model.num_timesteps if run.resumed_from else None,
     )
@@ -244,15 +244,6 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     run.env.close()
     run.eval_env.close()
     return summary
-
-
-def _metric_columns(model) -> list[str]:
-    cols = ["rollout/ep_return_mean", "rollout/success_rate", "rollout/ep_length_mean", "rollout/episodes",
-            "time/fps", "time/iteration", "train/learning_rate", "loss/policy", "loss/value", "loss/entropy",
-            "loss/approx_kl", "loss/clip_fraction", "loss/explained_variance"]
-    if getattr(model, "reward_module", None) is not None:
-        cols += ["reward/intrinsic_mean", "reward/module_mean"]
-    return cols
 
 
 def _hydra_main() -> None:

@@ -70,20 +70,38 @@ def test_load_rejects_mismatched_and_corrupt_checkpoints(tmp_path):
         PPO.load(str(tmp_path / "missing.pt"))
 
 
+class _NaNRewardEnv(ChainEnv):
+    """A chain whose rewards are NaN: the value loss becomes non-finite."""
+
+    def step(self, actions):
+        obs, reward, terminated, truncated, info = super().step(actions)
+        return obs, torch.full_like(reward, math.nan), terminated, truncated, info
+
+
+def test_nan_loss_stops_with_step_and_checkpoint(tmp_path):
+    model = PPO(_NaNRewardEnv(num_envs=2), n_steps=8)
+    model.nan_checkpoint_path = tmp_path / "last_good.pt"
+    with pytest.raises(NonFiniteLossError, match=r"non-finite .*value.* loss at timestep 16"):
+        model.learn(1000)
+    assert (tmp_path / "last_good.pt").exists()
+    restored = PPO.load(str(tmp_path / "last_good.pt"))
+    assert restored.num_timesteps == 16
+    assert all(torch.isfinite(p).all() for p in restored.policy.parameters())
+
+
 class _NaNReward(RewardModule):
     intrinsic = False
+    name = "broken_reward"
 
     def compute(self, batch):
         return torch.full_like(batch.reward, math.nan)
 
 
-def test_nan_loss_stops_with_step_and_checkpoint(tmp_path):
-    model = PPO(ChainEnv(num_envs=2), n_steps=8, reward_module=_NaNReward())
-    model.nan_checkpoint_path = tmp_path / "last_good.pt"
-    with pytest.raises(NonFiniteLossError, match=r"non-finite .*value.* loss at timestep 16"):
-        model.learn(1000)
-    assert (tmp_path / "last_good.pt").exists()
-    assert PPO.load(str(tmp_path / "last_good.pt")).num_timesteps == 16
+def test_non_finite_reward_module_is_named():
+    from rlcore.reward import NonFiniteRewardError
+
+    with pytest.raises(NonFiniteRewardError, match="broken_reward"):
+        PPO(ChainEnv(num_envs=2), n_steps=8, reward_module=_NaNReward()).learn(1000)
 
 
 class _CountBonus(RewardModule):

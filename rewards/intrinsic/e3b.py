@@ -1,0 +1,98 @@
+"""E3B: elliptical episodic bonus (Henaff et al. 2022, "Exploration via Elliptical Episodic Bonuses").
+
+For each env the bonus of the state reached, ``s'``, is
+
+    b(s') = phi(s')^T C^{-1} phi(s'),      C = lambda * I + sum_{states reached earlier this episode} phi phi^T
+
+with ``phi`` an embedding trained by inverse dynamics (rewards.intrinsic.embedding). ``C^{-1}`` is
+kept per env as an ``[N, d, d]`` tensor and updated with the Sherman-Morrison formula after each
+step, all envs in one batched op; it resets to ``I / lambda`` right after an env's episode ends
+(inside the batch, only for the envs that ended). With one-hot features a state reached ``n`` times
+before in the episode scores exactly ``1 / (lambda + n)``.
+
+Deviations, stated: the episode's first observation (after reset) is not added to ``C`` — only the
+states reached by steps are; features are recomputed with the current embedding at scoring time,
+as in the paper's implementation.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+
+from rewards.intrinsic.base import IntrinsicBonus
+from rewards.intrinsic.embedding import InverseDynamicsEmbedding
+from rlcore.batch import TransitionBatch
+
+
+class E3B(IntrinsicBonus):
+    """Elliptical episodic bonus.
+
+    Args:
+        observation_space, action_space: single-env spaces.
+        embed_dim: feature size ``d`` (memory is ``N x d x d`` floats).
+        ridge: ``lambda``, the ridge term of ``C`` (paper: 0.1).
+        lr, epochs, minibatch_size: inverse-dynamics training per rollout.
+        embedding: optional fixed feature map ``obs -> float[B, d]`` replacing the learned one
+            (e.g. one-hot state features in tests); it is not trained.
+    """
+
+    name = "e3b"
+    episodic = True
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, embed_dim: int = 32,
+                 ridge: float = 0.1, lr: float = 3e-4, epochs: int = 1, minibatch_size: int = 1024,
+                 embedding=None) -> None:
+        super().__init__(observation_space, action_space)
+        if ridge <= 0:
+            raise ValueError(f"bonus 'e3b': ridge must be > 0, got {ridge}")
+        self.ridge = float(ridge)
+        self.fixed_embedding = embedding
+        self.embedding = None if embedding is not None else InverseDynamicsEmbedding(
+            observation_space, action_space, embed_dim=embed_dim, owner="bonus 'e3b'", lr=lr, epochs=epochs,
+            minibatch_size=minibatch_size)
+        self.embed_dim = embed_dim
+        self.register_buffer("cov_inv", torch.zeros(0, embed_dim, embed_dim))
+
+    def _features(self, obs) -> torch.Tensor:
+        return self.fixed_embedding(obs) if self.fixed_embedding is not None else self.embedding(obs)
+
+    def _ensure_memory(self, n: int, d: int, device: torch.device) -> None:
+        if self.cov_inv.shape != (n, d, d) or self.cov_inv.device != device:
+            self.cov_inv = torch.eye(d, device=device).repeat(n, 1, 1) / self.ridge
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "cov_inv"
+        if key in state_dict:  # per-env memory is sized by the batch it last saw
+            self.cov_inv = torch.zeros_like(state_dict[key])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def reset(self, mask: torch.Tensor) -> None:
+        if self.cov_inv.shape[0] == mask.shape[0]:
+            eye = torch.eye(self.cov_inv.shape[-1], device=self.cov_inv.device) / self.ridge
+            self.cov_inv = torch.where(mask[:, None, None], eye, self.cov_inv)
+
+    @torch.no_grad()
+    def compute(self, batch: TransitionBatch) -> torch.Tensor:
+        T, N = batch.reward.shape
+        phi = self._features(self.flat(batch.next_obs)).float().reshape(T, N, -1)
+        d = phi.shape[-1]
+        self._ensure_memory(N, d, phi.device)
+        eye = torch.eye(d, device=phi.device) / self.ridge
+        done = batch.done
+        bonus = torch.empty(T, N, device=phi.device)
+        cov_inv = self.cov_inv
+        for t in range(T):
+            u = phi[t]                                        # [N, d]
+            cu = torch.bmm(cov_inv, u.unsqueeze(-1)).squeeze(-1)  # [N, d]
+            b = (u * cu).sum(-1)                              # [N]
+            bonus[t] = b
+            cov_inv = cov_inv - torch.bmm(cu.unsqueeze(-1), cu.unsqueeze(-2)) / (1.0 + b)[:, None, None]
+            cov_inv = torch.where(done[t][:, None, None], eye, cov_inv)
+        self.cov_inv = cov_inv
+        return bonus
+
+    def update(self, batch: TransitionBatch) -> dict[str, float]:
+        if self.embedding is None:
+            return {}
+        return {"inverse_loss": self.embedding.fit(batch)}
