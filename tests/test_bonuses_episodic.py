@@ -1,0 +1,144 @@
+"""Episodic bonuses (E3B, NGU) and the IntrinsicReward combiner."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rewards.intrinsic.combine import IntrinsicReward
+from rewards.intrinsic.e3b import E3B
+from rewards.intrinsic.ngu import NGUEpisodic
+from rlcore.batch import TransitionBatch
+from rlcore.reward import NonFiniteRewardError, RewardModule
+
+L = 6
+OBS = gym.spaces.Box(0.0, 1.0, (L,), np.float32)
+ACT = gym.spaces.Discrete(2)
+
+
+def chain_batch(positions, done=None) -> TransitionBatch:
+    """A [T, N] batch whose next_obs are one-hot chain positions ``positions[t][i]``."""
+    pos = torch.tensor(positions)
+    T, N = pos.shape
+    next_obs = torch.nn.functional.one_hot(pos, L).float()
+    done = torch.zeros(T, N, dtype=torch.bool) if done is None else torch.tensor(done)
+    return TransitionBatch(obs=torch.roll(next_obs, 1, 0), action=torch.zeros(T, N, dtype=torch.long),
+                           reward=torch.zeros(T, N), next_obs=next_obs, terminated=done,
+                           truncated=torch.zeros(T, N, dtype=torch.bool))
+
+
+def test_e3b_one_hot_gives_inverse_ridge_plus_count():
+    bonus = E3B(OBS, ACT, ridge=0.1, embedding=lambda x: x)
+    # env 0 reaches state 2 three times, env 1 alternates states 3 and 4
+    b = bonus.compute(chain_batch([[2, 3], [2, 4], [2, 3], [5, 3]]))
+    expected = torch.tensor([[1 / 0.1, 1 / 0.1], [1 / 1.1, 1 / 0.1], [1 / 2.1, 1 / 1.1], [1 / 0.1, 1 / 2.1]])
+    assert torch.allclose(b, expected, rtol=1e-5)
+    # memory carries over to the next rollout: state 2 was seen 3 times this episode
+    assert torch.allclose(bonus.compute(chain_batch([[2, 4]]))[0], torch.tensor([1 / 3.1, 1 / 1.1]), rtol=1e-5)
+
+
+def test_e3b_resets_only_envs_whose_episode_ended():
+    bonus = E3B(OBS, ACT, ridge=0.1, embedding=lambda x: x)
+    b = bonus.compute(chain_batch([[2, 2], [2, 2], [2, 2]], done=[[False, False], [True, False], [False, False]]))
+    assert torch.allclose(b[2], torch.tensor([1 / 0.1, 1 / 2.1]), rtol=1e-5)
+    bonus.reset(torch.tensor([False, True]))
+    assert torch.allclose(bonus.compute(chain_batch([[2, 2]]))[0], torch.tensor([1 / 1.1, 1 / 0.1]), rtol=1e-5)
+
+
+def test_e3b_learned_embedding_trains_and_round_trips():
+    torch.manual_seed(0)
+    bonus = E3B(OBS, ACT, embed_dim=8)
+    batch = chain_batch([[1, 2], [2, 3], [3, 4], [2, 3]])
+    before = [p.clone() for p in bonus.embedding.parameters()]
+    metrics = bonus.update(batch)
+    assert "inverse_loss" in metrics and math.isfinite(metrics["inverse_loss"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, bonus.embedding.parameters()))
+    bonus.compute(batch)
+    clone = E3B(OBS, ACT, embed_dim=8)
+    clone.load_state_dict(bonus.state_dict())
+    nxt = chain_batch([[1, 5], [1, 5]])
+    assert torch.allclose(bonus.compute(nxt), clone.compute(nxt))
+
+
+def test_ngu_novel_states_score_higher_and_memory_resets():
+    torch.manual_seed(0)
+    bonus = NGUEpisodic(OBS, ACT, embed_dim=8, k=3, capacity=16)
+    b = bonus.compute(chain_batch([[1, 1]] * 6 + [[5, 1]], done=[[False, False]] * 6 + [[False, False]]))
+    assert b[0, 0] > b[5, 0]          # a state reached again and again scores less and less
+    assert b[6, 0] > b[6, 1]          # a new state beats the sixth repeat of an old one
+    assert torch.all(b[1:6, 0][1:] <= b[1:6, 0][:-1] + 1e-6)
+    bonus.compute(chain_batch([[1, 1]], done=[[True, False]]))
+    fresh = bonus.compute(chain_batch([[1, 1]]))
+    assert fresh[0, 0] > fresh[0, 1]  # env 0 forgot its episode, env 1 did not
+
+
+class Constant(RewardModule):
+    def __init__(self, value, episodic=False, name="const"):
+        super().__init__()
+        self.value, self.episodic, self.name = value, episodic, name
+        self.updates = 0
+
+    def compute(self, batch):
+        return torch.full_like(batch.reward, self.value)
+
+    def update(self, batch):
+        self.updates += 1
+        return {"calls": self.updates}
+
+
+def test_combiner_sum_and_product_compute_what_they_say():
+    batch = chain_batch([[1, 2], [3, 4]])
+    s = IntrinsicReward(OBS, ACT, {"a": Constant(2.0), "b": Constant(3.0)}, coefs={"a": 0.5, "b": 2.0}, normalize=False)
+    assert torch.allclose(s.compute(batch), torch.full((2, 2), 0.5 * 2 + 2 * 3.0))
+    p = IntrinsicReward(OBS, ACT, {"g": Constant(4.0), "e": Constant(0.5, episodic=True)}, combine="product",
+                        normalize=False)
+    assert torch.allclose(p.compute(batch), torch.ones(2, 2), rtol=1e-3)  # each factor / its running mean
+    assert not p.episodic
+    metrics = p.update(batch)
+    assert metrics["g_mean"] == 4.0 and metrics["e_mean"] == 0.5 and metrics["g/calls"] == 1
+
+
+def test_combiner_normalises_by_std_of_discounted_returns():
+    batch = chain_batch([[1, 2], [3, 4], [1, 1]])
+    s = IntrinsicReward(OBS, ACT, {"a": Constant(1.0)}, gamma=0.5)
+    out = s.compute(batch)
+    returns = torch.tensor([[1.0, 1.0], [1.5, 1.5], [1.75, 1.75]])  # R_t = 0.5 R_{t-1} + 1
+    assert torch.allclose(out, torch.ones(3, 2) / (returns.std(unbiased=False) + 1e-8), rtol=1e-3)
+
+
+def test_combiner_schedule_decays_linearly():
+    s = IntrinsicReward(OBS, ACT, {"a": Constant(1.0)}, normalize=False, schedule="linear", decay_steps=8,
+                        final_fraction=0.25)
+    batch = chain_batch([[1, 2], [3, 4]])  # 4 transitions per call
+    assert torch.allclose(s.compute(batch), torch.ones(2, 2))
+    assert torch.allclose(s.compute(batch), torch.full((2, 2), 1 - 0.75 * 0.5))
+    assert torch.allclose(s.compute(batch), torch.full((2, 2), 0.25))
+
+
+def test_non_finite_bonus_is_reported_with_its_name():
+    s = IntrinsicReward(OBS, ACT, {"rnd": Constant(1.0), "bad_bonus": Constant(math.inf)})
+    with pytest.raises(NonFiniteRewardError, match="bad_bonus"):
+        s.compute(chain_batch([[1, 2]]))
+
+
+def test_unembeddable_space_names_bonus_and_space():
+    with pytest.raises(ValueError, match=r"bonus 'e3b'.*Text"):
+        E3B(gym.spaces.Text(5), ACT)
+    with pytest.raises(ValueError, match=r"bonus 'ngu'.*MultiBinary"):
+        NGUEpisodic(OBS, gym.spaces.MultiBinary(3))
+
+
+def test_ppo_with_e3b_on_batched_minigrid():
+    import envs.minigrid as mg
+    from algorithms.ppo import PPO
+
+    env = mg.make("MiniGrid-Empty-5x5-v0", num_envs=8, seed=0)
+    module = IntrinsicReward(env.single_observation_space, env.single_action_space,
+                             {"e3b": lambda **spaces: E3B(**spaces, embed_dim=16)})
+    log = []
+    PPO(env, n_steps=16, reward_module=module).learn(256, callback=lambda m, _: log.append(m))
+    assert module.episodic and len(log) == 2
+    assert log[-1]["reward/e3b_mean"] > 0 and "reward/e3b/inverse_loss" in log[-1]
+    assert module.bonuses["e3b"].cov_inv.shape == (8, 16, 16)
