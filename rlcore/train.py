@@ -27,6 +27,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rlcore.callbacks import Callback
+from rlcore.diagnostics import VisitationTracker, supports_visitation
 from rlcore.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
 from rlcore.evaluation import evaluate_policy
 from rlcore.logger import RunLogger, plot_learning_curve
@@ -125,6 +126,14 @@ class _Run:
         self.next_ckpt = self.ckpt_every
         self.t_start = time.perf_counter()
         self.last_eval: dict[str, float] = {}
+        self.visitation = None
+        wanted = str(cfg.get("diagnostics", {}).get("visitation", "auto"))
+        if wanted not in ("auto", "true", "false", "True", "False"):
+            raise ConfigError(f"diagnostics.visitation must be auto, true or false, got {wanted!r}")
+        if wanted.lower() == "true" or (wanted == "auto" and supports_visitation(self.env)):
+            if not supports_visitation(self.env):
+                raise ConfigError(f"diagnostics.visitation=true needs an env with agent_pos and grid state; {cfg.env.id} has none")
+            self.visitation = VisitationTracker(self.env)
 
     def restore(self, path: Path) -> None:
         payload = load_checkpoint(path, expected_format=self.model.state_dict()["format"], map_location=self.device)
@@ -135,6 +144,8 @@ class _Run:
         trainer = payload.get("trainer") or {}
         self.wall_time_before = float(trainer.get("wall_time_s", 0.0))
         self.resumed_from = str(path)
+        if self.visitation is not None and trainer.get("visitation") is not None:
+            self.visitation.load_state_dict(trainer["visitation"])
         steps = self.model.num_timesteps
         if self.eval_every:
             self.next_eval = (steps // self.eval_every + 1) * self.eval_every
@@ -146,7 +157,8 @@ class _Run:
 
     def save_checkpoint(self, final: bool = False) -> Path:
         payload = self.model.state_dict()
-        payload["trainer"] = {"wall_time_s": self.wall_time(), "run_name": str(self.cfg.run_name)}
+        payload["trainer"] = {"wall_time_s": self.wall_time(), "run_name": str(self.cfg.run_name),
+                              "visitation": self.visitation.state_dict() if self.visitation is not None else None}
         path = save_checkpoint(self.ckpt_dir / f"ckpt_{self.model.num_timesteps}.pt", payload)
         kept = sorted(self.ckpt_dir.glob("ckpt_[0-9]*.pt"), key=lambda p: int(p.stem.split("_")[1]))
         for old in kept[: -int(self.cfg.checkpoint.keep_last)]:
@@ -203,7 +215,8 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     interrupted = False
     try:
         if run.model.num_timesteps < total:
-            run.model.learn(total, callback=_TrainerCallback(run), reset_num_timesteps=run.resumed_from is None,
+            callbacks = ([run.visitation] if run.visitation is not None else []) + [_TrainerCallback(run)]
+            run.model.learn(total, callback=callbacks, reset_num_timesteps=run.resumed_from is None,
                             progress_bar=bool(cfg.progress_bar))
     except KeyboardInterrupt:
         interrupted = True
@@ -220,6 +233,9 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     if cfg.logger.plot:
         curve = plot_learning_curve(run_dir / "progress.csv", run_dir / "learning_curve.png",
                                     title=f"{cfg.env.id} · {cfg.algo.name} · reward={cfg.reward.name} · seed {cfg.seed}")
+    heatmap = None
+    if run.visitation is not None and cfg.logger.plot:
+        heatmap = run.visitation.save_heatmap(run_dir / "visitation.png", title=f"{cfg.env.id}: state visitation")
     summary = {
         "env_id": str(cfg.env.id),
         "algo": str(cfg.algo.name),
@@ -238,6 +254,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
         "resumed_from": run.resumed_from,
         "run_dir": str(run_dir),
         "learning_curve": str(curve) if curve else None,
+        "visitation_heatmap": str(heatmap) if heatmap else None,
         "final_model": str(run_dir / "final_model.pt"),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
