@@ -8,7 +8,8 @@ stochastic policy) that end by reaching the goal, measured at the end of the bud
 
 SB3 runs use ``PPO("MlpPolicy", env)`` with SB3's defaults (n_steps 2048, batch 64, 10 epochs,
 lr 3e-4, ent_coef 0) on 8 Farama envs (DummyVecEnv) observing the flattened 7x7x3 image, and are
-evaluated the same way on 64 fresh Farama episodes.
+evaluated the same way on 64 fresh Farama episodes, every 50k frames and at the end (wall time
+excludes the evaluations).
 
     python benchmarks/bench_learning.py native --seeds 0 1 2          # writes results/learning_native.json
     python benchmarks/bench_learning.py sb3 --seeds 0 1 2             # writes results/learning_sb3.json
@@ -35,7 +36,7 @@ NATIVE_TASKS = {
     "MiniGrid-DoorKey-5x5-v0": (300_000, 0.95, 25_000),
     "MiniGrid-DoorKey-8x8-v0": (3_000_000, 0.9, 250_000),
 }
-SB3_TASKS = {"MiniGrid-DoorKey-5x5-v0": (500_000, 0.95)}
+SB3_TASKS = {"MiniGrid-DoorKey-5x5-v0": (500_000, 0.95, 50_000)}
 
 
 def _frames_to(progress_csv: Path, threshold: float) -> int | None:
@@ -107,17 +108,38 @@ def run_sb3(seeds: list[int], out: Path) -> None:
             return obs["image"].reshape(-1)
 
     results = json.loads(out.read_text()) if out.exists() else []
-    for task, (budget, threshold) in SB3_TASKS.items():
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class PeriodicEval(BaseCallback):
+        """Evaluates every ``every`` frames; records the first frame count at or above the threshold."""
+
+        def __init__(self, task: str, every: int, threshold: float, seed: int):
+            super().__init__()
+            self.task, self.every, self.threshold, self.seed = task, every, threshold, seed
+            self.next_eval, self.reached, self.eval_seconds = every, None, 0.0
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= self.next_eval:
+                self.next_eval += self.every
+                t0 = time.perf_counter()
+                success, _ = _sb3_eval(self.model, self.task, 64, seed=10_000 + self.seed)
+                self.eval_seconds += time.perf_counter() - t0
+                if self.reached is None and success >= self.threshold:
+                    self.reached = self.num_timesteps
+            return True
+
+    for task, (budget, threshold, every) in SB3_TASKS.items():
         for seed in seeds:
             vec_env = make_vec_env(task, n_envs=8, seed=seed, wrapper_class=FlatImage)
             model = SB3PPO("MlpPolicy", vec_env, seed=seed, device="cpu", verbose=0)
+            evaluator = PeriodicEval(task, every, threshold, seed)
             t0 = time.perf_counter()
-            model.learn(budget)
-            wall = time.perf_counter() - t0
+            model.learn(budget, callback=evaluator)
+            wall = time.perf_counter() - t0 - evaluator.eval_seconds
             success, ret = _sb3_eval(model, task, 64, seed=10_000 + seed)
             row = {"trainer": "SB3 PPO (MlpPolicy, defaults, Farama MiniGrid)", "task": task, "seed": seed,
                    "budget": budget, "threshold": threshold, "success_rate": success, "return_mean": ret,
-                   "wall_time_s": wall, "fps": model.num_timesteps / wall, "frames_to_threshold": None}
+                   "wall_time_s": wall, "fps": model.num_timesteps / wall, "frames_to_threshold": evaluator.reached}
             print(json.dumps(row), flush=True)
             results = [r for r in results if not (r["task"] == task and r["seed"] == seed and r["trainer"] == row["trainer"])]
             results.append(row)
