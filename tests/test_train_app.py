@@ -130,3 +130,8 @@ def test_cli_multirun_with_joblib(tmp_path):
     summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))
     assert len(summaries) == 2, out
     assert {json.loads(p.read_text())["seed"] for p in summaries} == {0, 1}
+
+
+def test_demo_experiment_preset_composes(compose_cfg):
+    cfg = compose_cfg("experiment=demo")
+    assert cfg.env.id == "MiniGrid-DoorKey-5x5-v0" and cfg.total_timesteps == 300000 and cfg.run_name == "demo"
