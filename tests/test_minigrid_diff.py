@@ -29,6 +29,8 @@ FAST_IDS += [
     "MiniGrid-Unlock-v0",
     "MiniGrid-UnlockPickup-v0",
     "MiniGrid-BlockedUnlockPickup-v0",
+    "MiniGrid-KeyCorridorS3R1-v0",
+    "MiniGrid-KeyCorridorS4R3-v0",
 ]
 FAST_IDS = [i for i in FAST_IDS if i in mg.SUPPORTED_IDS]
 
@@ -64,12 +66,17 @@ def run_differential(env_id: str, num_envs: int, steps: int, seed: int = 0, near
     for i, f in enumerate(fenvs):
         _check_obs(obs, i, f.gen_obs(), env, f"{env_id} load env {i}")
     stats = {"terminated": 0, "truncated": 0, "success": 0, "reward": 0.0, "carry_steps": 0, "open_door_steps": 0}
+    na = env.single_action_space.n
+    p = ACTION_P[:na] / ACTION_P[:na].sum()
     for t in range(steps):
-        acts = rng.choice(7, size=num_envs, p=ACTION_P)
+        acts = rng.choice(na, size=num_envs, p=p)
+        fres = [f.step(int(acts[i])) for i, f in enumerate(fenvs)]
+        if env.spec.num_obstacles:  # replay Farama's random obstacle moves; all else is deterministic
+            env.next_obstacle_pos = torch.tensor([[list(o.cur_pos) for o in f.obstacles] for f in fenvs])
         obs, rew, term, trunc, info = env.step(torch.as_tensor(acts))
         reloads, reload_idx = [], []
         for i, f in enumerate(fenvs):
-            fobs, frew, fterm, ftrunc, _ = f.step(int(acts[i]))
+            fobs, frew, fterm, ftrunc, _ = fres[i]
             ftrunc = ftrunc and not fterm
             ctx = f"{env_id} step {t} env {i} action {acts[i]}"
             stats["carry_steps"] += int(f.carrying is not None)

@@ -228,7 +228,8 @@ def test_cuda_step_is_sync_free():
 
 @pytest.mark.parametrize("env_id", ["MiniGrid-FourRooms-v0", "MiniGrid-LavaGapS7-v0", "MiniGrid-LavaCrossingS9N2-v0",
                                     "MiniGrid-SimpleCrossingS11N5-v0", "MiniGrid-DoorKey-16x16-v0",
-                                    "MiniGrid-Unlock-v0", "MiniGrid-UnlockPickup-v0", "MiniGrid-BlockedUnlockPickup-v0"])
+                                    "MiniGrid-Unlock-v0", "MiniGrid-UnlockPickup-v0", "MiniGrid-BlockedUnlockPickup-v0",
+                                    "MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-KeyCorridorS6R3-v0"])
 def test_cell_occupancy_matches_farama(env_id):
     """Per-cell frequency of each object type, and the agent's cell and direction, vs Farama."""
     m = 300
@@ -272,3 +273,40 @@ def test_roomgrid_agent_pos_dir_and_colors_match_farama(env_id):
     assert all(p in theirs or ours[p] < 0.002 * env.num_envs for p in ours)
     assert _tv(ours, theirs) < 1.2 * np.sqrt(len(theirs) / m) / 2 + 0.03
     assert _tv(ours_m, theirs_m) < 0.08
+
+
+def _door_summary(grid: torch.Tensor) -> list[tuple[int, int]]:
+    """Per env: (number of closed doors, number of locked doors)."""
+    t, st = grid[..., 0], grid[..., 2]
+    closed = ((t == C.DOOR) & (st == C.CLOSED)).flatten(1).sum(1)
+    locked = ((t == C.DOOR) & (st == C.LOCKED)).flatten(1).sum(1)
+    return list(zip(closed.tolist(), locked.tolist()))
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-KeyCorridorS5R3-v0", "MiniGrid-KeyCorridorS3R2-v0"])
+def test_keycorridor_doors_and_missions_match_farama(env_id):
+    """connect_all's number of added doors, the mission colour and the agent's (cell, direction) vs Farama."""
+    m = 800
+    env = mg.make(env_id, num_envs=20000, seed=0)
+    env.reset(seed=0)
+    ours_doors = Counter(_door_summary(env.grid))
+    ours_m = Counter(env.state["mission"].tolist())
+    ours_a = Counter(zip(map(tuple, env.agent_pos.tolist()), env.agent_dir.tolist()))
+    fenv = gym.make(env_id).unwrapped
+    theirs_doors, theirs_m, theirs_a = Counter(), Counter(), Counter()
+    for s in range(m):
+        fenv.reset(seed=90_000 + s)
+        g = torch.as_tensor(fenv.grid.encode()).permute(1, 0, 2).unsqueeze(0)
+        theirs_doors[_door_summary(g)[0]] += 1
+        theirs_m[env.missions.index(fenv.mission)] += 1
+        theirs_a[(tuple(int(v) for v in fenv.agent_pos), int(fenv.agent_dir))] += 1
+    assert {k[1] for k in ours_doors} == {1}
+    assert _tv(ours_doors, theirs_doors) < 1.2 * np.sqrt(len(theirs_doors) / m) / 2 + 0.03
+    assert _tv(ours_m, theirs_m) < 0.08
+    assert _tv(ours_a, theirs_a) < 1.2 * np.sqrt(len(theirs_a) / m) / 2 + 0.03
+    # the ball is the target and the locked door's key has its colour
+    st = env.get_state()
+    assert bool((st["target"][:, 0] == C.BALL).all()) and bool((st["door_state"] == C.LOCKED).all())
+    key_col = torch.where(env.grid[..., 0] == C.KEY, env.grid[..., 1].long(), -1).flatten(1).amax(1)
+    dcol = env.grid[torch.arange(env.num_envs), st["door_pos"][:, 1], st["door_pos"][:, 0], 1].long()
+    assert torch.equal(key_col, dcol)

@@ -115,7 +115,8 @@ class BatchedMiniGrid(BatchedEnv):
             raise ValueError(f"reset_mode must be 'auto', 'where' or 'index', got {reset_mode!r}")
         self.reset_mode = ("index" if self.device.type == "cpu" else "where") if reset_mode == "auto" else reset_mode
 
-        self.single_action_space = gym.spaces.Discrete(C.NUM_ACTIONS)
+        self.num_actions = spec.num_actions
+        self.single_action_space = gym.spaces.Discrete(self.num_actions)
         self.single_observation_space = gym.spaces.Dict({
             "image": gym.spaces.Box(low=0, high=255, shape=(VIEW, VIEW, 3), dtype=np.uint8),
             "direction": gym.spaces.Discrete(4),
@@ -134,6 +135,10 @@ class BatchedMiniGrid(BatchedEnv):
         self._zero_u8 = torch.zeros((), dtype=torch.uint8, device=dev)
         self._init_bits = torch.tensor([1 << (VIEW // 2)], dtype=torch.int64, device=dev)
 
+        self._nbr = torch.tensor([(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], dtype=torch.int64, device=dev)
+        self._obstacle_cell = C.cell_tensor((C.BALL, C.BLUE, 0), dev)
+        #: replay hook for Dynamic-Obstacles (see ``_move_obstacles``)
+        self.next_obstacle_pos: torch.Tensor | None = None
         self.generator = torch.Generator(device=dev)
         self._seeded = False
         if seed is not None:
@@ -168,6 +173,8 @@ class BatchedMiniGrid(BatchedEnv):
             "door_pos": lay.get("door_pos", torch.full((n, 2), -1, dtype=torch.int64, device=dev)),
             "target": lay.get("target", self._empty.expand(n, 3).clone()),
         }
+        if self.spec.num_obstacles:
+            out["obstacle_pos"] = lay["obstacle_pos"]
         if self.spec.has_boxes:
             out["contains"] = lay.get("contains", self._empty.expand(n, self.height, self.width, 3).clone())
             out["carrying_contains"] = self._empty.expand(n, 3).clone()
@@ -252,12 +259,12 @@ class BatchedMiniGrid(BatchedEnv):
     def step(self, actions: torch.Tensor):
         a = self.check_actions(actions)
         if self.validate_actions:
-            bad = (a < 0) | (a >= C.NUM_ACTIONS)
+            bad = (a < 0) | (a >= self.num_actions)
             if self.device.type == "cpu":
                 if bool(bad.any()):
-                    raise ValueError(f"actions must lie in [0, {C.NUM_ACTIONS}), got {a[bad].tolist()}")
+                    raise ValueError(f"actions must lie in [0, {self.num_actions}), got {a[bad].tolist()}")
             else:
-                torch._assert_async(~bad.any(), "MiniGrid action out of range [0, 7)")
+                torch._assert_async(~bad.any(), f"MiniGrid action out of range [0, {self.num_actions})")
         st = self.state
         n, H, W = self.num_envs, self.height, self.width
         grid, pos, d, carry = st["grid"], st["agent_pos"], st["agent_dir"], st["carrying"]
@@ -268,6 +275,13 @@ class BatchedMiniGrid(BatchedEnv):
         fidx = fy * W + fx
         gflat = grid.view(n, H * W, 3)
         cell = gflat[self._ar, fidx]  # [N,3]
+        if self.spec.num_obstacles:
+            # Farama's DynamicObstaclesEnv: actions >= 3 act as "left"; the cell in front is judged
+            # before the obstacles move, then the obstacles move, then the agent acts
+            a = torch.where(a >= 3, torch.zeros_like(a), a)
+            not_clear = (cell[:, 0] != C.EMPTY) & (cell[:, 0] != C.GOAL)
+            self._move_obstacles(st)
+            cell = gflat[self._ar, fidx]
         ct, cc, cs = cell[:, 0], cell[:, 1], cell[:, 2]
         ht = carry[:, 0]
 
@@ -334,6 +348,10 @@ class BatchedMiniGrid(BatchedEnv):
             success = success | got
 
         reward = torch.where(success, 1.0 - 0.9 * (sc.to(torch.float32) / self.max_steps), self._zero_f)
+        if self.spec.num_obstacles:  # walking into an obstacle or a wall ends the episode with -1
+            hit = is_fwd & not_clear
+            reward = torch.where(hit, -1.0, reward)
+            terminated = terminated | hit
         truncated = (sc >= self.max_steps) & ~terminated
 
         st["agent_pos"], st["agent_dir"], st["carrying"], st["step_count"] = pos_new, d_new, carry_new, sc
@@ -355,6 +373,48 @@ class BatchedMiniGrid(BatchedEnv):
                 obs = {k: v.index_put((ids,), new_obs[k]) for k, v in final_obs.items()}
         info = {"final_obs": final_obs, "success": success}
         return obs, reward, terminated, truncated, info
+
+    # ------------------------------------------------------------------ moving obstacles
+    #: Farama's obstacles try ``place_obj`` 101 times in the 3x3 square around them and stay put if
+    #: every try hits an occupied cell
+    _OBSTACLE_TRIES = 101
+
+    def _move_obstacles(self, st: dict[str, torch.Tensor]) -> None:
+        """Move each obstacle, in order, to a uniform empty cell of its 3x3 neighbourhood other than
+        the agent's (Farama's ``DynamicObstaclesEnv.step``), in place on ``st``.
+
+        ``self.next_obstacle_pos`` (int64[N, K, 2]), when set, gives the new positions instead of
+        sampling them (used to replay Farama's random moves in differential tests); it is consumed.
+        """
+        n, H, W = self.num_envs, self.height, self.width
+        gflat = st["grid"].view(n, H * W, 3)
+        obst = st["obstacle_pos"].clone()
+        forced = self.next_obstacle_pos
+        self.next_obstacle_pos = None
+        apos = st["agent_pos"]
+        ball = self._obstacle_cell
+        for k in range(self.spec.num_obstacles):
+            old = obst[:, k]
+            if forced is not None:
+                new = forced[:, k]
+            else:
+                cand = old[:, None, :] + self._nbr  # [N, 9, 2]
+                cidx = cand[..., 1].clamp(0, H - 1) * W + cand[..., 0].clamp(0, W - 1)
+                ctype = torch.gather(gflat[..., 0], 1, cidx)
+                free = (ctype == C.EMPTY) & ~(cand == apos[:, None, :]).all(-1)
+                cnt = free.sum(1)
+                u = torch.rand(n, generator=self.generator, device=self.device, dtype=torch.float64)
+                p_fail = (1.0 - cnt.to(torch.float64) / 9.0) ** self._OBSTACLE_TRIES
+                keys = torch.where(free, torch.rand(n, 9, generator=self.generator, device=self.device), -1.0)
+                pick = cand[self._ar, keys.argmax(1)]
+                new = torch.where(((cnt > 0) & (u >= p_fail))[:, None], pick, old)
+            moved = (new != old).any(1)
+            oidx = old[:, 1] * W + old[:, 0]
+            nidx = new[:, 1] * W + new[:, 0]
+            gflat[self._ar, oidx] = torch.where(moved[:, None], self._empty, gflat[self._ar, oidx])
+            gflat[self._ar, nidx] = torch.where(moved[:, None], ball, gflat[self._ar, nidx])
+            obst[:, k] = new
+        st["obstacle_pos"] = obst
 
     # ------------------------------------------------------------------ Farama interop
     def load_minigrid(self, farama_envs: list, env_indices=None) -> dict[str, torch.Tensor]:

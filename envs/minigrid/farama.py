@@ -42,6 +42,7 @@ def extract_state(fenv, spec: TaskSpec, missions: list[str]) -> dict[str, np.nda
     contains[...] = C.EMPTY_CELL
     goal = (-1, -1)
     door = (-1, -1)
+    locked_door = (-1, -1)
     for y in range(H):
         for x in range(W):
             obj = fenv.grid.get(x, y)
@@ -55,10 +56,16 @@ def extract_state(fenv, spec: TaskSpec, missions: list[str]) -> dict[str, np.nda
                     goal = (x, y)
                 if obj.type == "door" and door == (-1, -1):
                     door = (x, y)
+                if obj.type == "door" and obj.is_locked and locked_door == (-1, -1):
+                    locked_door = (x, y)
     border = np.concatenate([grid[0], grid[-1], grid[:, 0], grid[:, -1]])
-    if not (border == np.array(C.WALL_CELL, dtype=np.uint8)).all():
-        raise ValueError("the outer border of the grid must be grey wall (true of every supported task)")
-    if getattr(fenv, "door", None) is not None and getattr(fenv.door, "cur_pos", None) is not None:
+    if spec.walled_border and not (border == np.array(C.WALL_CELL, dtype=np.uint8)).all():
+        raise ValueError(f"the outer border of the grid must be grey wall (true of every {spec.env_id} layout)")
+    if spec.door_of_interest == "none":
+        door = (-1, -1)
+    elif spec.door_of_interest == "locked":
+        door = locked_door
+    elif getattr(fenv, "door", None) is not None and getattr(fenv.door, "cur_pos", None) is not None:
         door = tuple(int(v) for v in fenv.door.cur_pos)
     carrying = fenv.carrying
     ccont = C.EMPTY_CELL
@@ -79,6 +86,8 @@ def extract_state(fenv, spec: TaskSpec, missions: list[str]) -> dict[str, np.nda
         "contains": contains,
         "carrying_contains": np.array(ccont, dtype=np.uint8),
     }
+    if spec.num_obstacles:
+        out["obstacle_pos"] = np.array([[int(v) for v in o.cur_pos] for o in fenv.obstacles], dtype=np.int64)
     if spec.success_mode == "pickup":
         out["target"] = np.array((C.OBJECT_NAMES.index(fenv.obj.type), C.COLOR_NAMES.index(fenv.obj.color), 0), dtype=np.uint8)
     return out
@@ -111,4 +120,10 @@ def build_farama_env(env, index: int):
         fenv.carrying.contains = WorldObj.decode(*st["carrying_contains"][index].cpu().numpy())
     fenv.step_count = int(st["step_count"][index])
     fenv.mission = env.missions[int(st["mission"][index])]
+    if "obstacle_pos" in st:  # Dynamic-Obstacles: the env moves the Ball objects it keeps in a list
+        fenv.obstacles = []
+        for x, y in st["obstacle_pos"][index].tolist():
+            obj = grid.get(x, y)
+            obj.cur_pos = (x, y)
+            fenv.obstacles.append(obj)
     return fenv

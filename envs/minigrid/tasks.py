@@ -30,6 +30,15 @@ class TaskSpec:
     kwargs: dict = field(default_factory=dict, compare=False)
     has_boxes: bool = False
     success_mode: str = "goal"  # "goal" | "unlock" | "pickup"
+    #: every cell of the outer border is grey wall (cells outside the grid are read from the border)
+    walled_border: bool = True
+    #: which door ``door_pos`` tracks: "first" (Farama's ``env.door`` or the first door in row-major
+    #: order), "locked" (the first locked door), "none"
+    door_of_interest: str = "first"
+    #: size of the Discrete action space (Farama's Dynamic-Obstacles uses 3)
+    num_actions: int = 7
+    #: number of moving obstacles (Dynamic-Obstacles), kept in the state as ``obstacle_pos``
+    num_obstacles: int = 0
 
 
 # ---------------------------------------------------------------------- sampling helpers
@@ -346,6 +355,15 @@ _register(TaskSpec("MiniGrid-UnlockPickup-v0", "UnlockPickupEnv", 11, 6, 8 * 36,
 _register(TaskSpec("MiniGrid-BlockedUnlockPickup-v0", "BlockedUnlockPickupEnv", 11, 6, 16 * 36, False,
                    tuple(f"pick up the {c} {t}" for c in C.SORTED_COLOR_NAMES for t in ("box", "key")),
                    gen_unlock_family, {"variant": "blocked"}, success_mode="pickup"))
+
+# multi-room RoomGrid tasks (generators in tasks_roomgrid, which imports the helpers above)
+from .tasks_roomgrid import gen_keycorridor  # noqa: E402
+
+for _s, _r in ((3, 1), (3, 2), (3, 3), (4, 3), (5, 3), (6, 3)):
+    _register(TaskSpec(f"MiniGrid-KeyCorridorS{_s}R{_r}-v0", "KeyCorridorEnv", 3 * (_s - 1) + 1, _r * (_s - 1) + 1,
+                       30 * _s * _s, False, tuple(f"pick up the {c} ball" for c in C.SORTED_COLOR_NAMES),
+                       gen_keycorridor, {"room_size": _s, "num_rows": _r}, success_mode="pickup",
+                       door_of_interest="locked"))
 
 
 def get_spec(env_id: str) -> TaskSpec:
