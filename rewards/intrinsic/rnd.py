@@ -32,6 +32,7 @@ flattening of ``[T, N]`` or ``[N]`` batches and the space checks.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Optional
 
@@ -131,7 +132,9 @@ class OptimizerState:
         return {"optimizer": self.optimizer.state_dict()}
 
     def set_extra_state(self, state) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        # deep copy: Optimizer.load_state_dict keeps same-device tensors by reference, and an in-memory
+        # state_dict shared between two modules must not couple their optimisers
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
 
 
 def minibatch_indices(n: int, proportion: float, minibatch_size: int, device: torch.device):
