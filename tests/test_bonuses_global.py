@@ -197,6 +197,30 @@ def test_state_dict_round_trip_gives_identical_bonuses(name, minigrid_batch):
     assert torch.allclose(bonus.compute(half), clone.compute(half), atol=1e-6)
 
 
+def test_rnd_target_and_its_embeddings_stay_fixed(minigrid_batch):
+    env, batch = minigrid_batch
+    torch.manual_seed(0)
+    rnd = RND(env.single_observation_space, ACT, **SMALL, update_proportion=1.0)
+    target = {k: v.clone() for k, v in rnd.target.state_dict().items()}
+    predictor = {k: v.clone() for k, v in rnd.predictor.state_dict().items()}
+    rnd.compute(batch)
+    rnd.update(batch)
+    assert "0.object_embed.weight" in target
+    assert all(torch.equal(v, rnd.target.state_dict()[k]) for k, v in target.items())
+    assert any(not torch.equal(v, rnd.predictor.state_dict()[k]) for k, v in predictor.items())
+
+
+@pytest.mark.parametrize("cls", [ICM, Disagreement])
+def test_continuous_actions(cls):
+    torch.manual_seed(0)
+    bonus = cls(BOX, gym.spaces.Box(-1, 1, (2,), np.float32), **SMALL)
+    batch = random_chain()
+    batch = TransitionBatch(**{**vars(batch), "action": torch.rand(*batch.batch_shape, 2) * 2 - 1})
+    out = bonus.compute(batch)
+    assert out.shape == batch.batch_shape and torch.isfinite(out).all()
+    assert all(math.isfinite(v) for v in bonus.update(batch).values())
+
+
 # ---------------------------------------------------------------------------------------- counts
 
 def test_count_bonus_is_exactly_beta_over_sqrt_n_in_time_order():
