@@ -31,6 +31,8 @@ FAST_IDS += [
     "MiniGrid-BlockedUnlockPickup-v0",
     "MiniGrid-KeyCorridorS3R1-v0",
     "MiniGrid-KeyCorridorS4R3-v0",
+    "MiniGrid-MultiRoom-N2-S4-v0",
+    "MiniGrid-MultiRoom-N6-v0",
 ]
 FAST_IDS = [i for i in FAST_IDS if i in mg.SUPPORTED_IDS]
 

@@ -310,3 +310,43 @@ def test_keycorridor_doors_and_missions_match_farama(env_id):
     key_col = torch.where(env.grid[..., 0] == C.KEY, env.grid[..., 1].long(), -1).flatten(1).amax(1)
     dcol = env.grid[torch.arange(env.num_envs), st["door_pos"][:, 1], st["door_pos"][:, 0], 1].long()
     assert torch.equal(key_col, dcol)
+
+
+def _multiroom_summary(grid: torch.Tensor, agent_pos: torch.Tensor) -> dict[str, list]:
+    t = grid[..., 0]
+    n, H, W = t.shape
+    goal = (t == C.GOAL).flatten(1).float().argmax(1)
+    walls = (t == C.WALL).flatten(1).sum(1)
+    wall_x = (t == C.WALL).any(1).float()  # columns touched by walls
+    xs = torch.arange(W).float()
+    return {
+        "agent_x": agent_pos[:, 0].tolist(), "agent_y": agent_pos[:, 1].tolist(),
+        "goal_x": (goal % W).tolist(), "goal_y": (goal // W).tolist(),
+        "walls": (walls // 8).tolist(),
+        "min_wall_x": torch.where(wall_x > 0, xs, 99.0).amin(1).long().tolist(),
+        "doors": (t == C.DOOR).flatten(1).sum(1).tolist(),
+    }
+
+
+@pytest.mark.parametrize("env_id,m", [("MiniGrid-MultiRoom-N6-v0", 1000), ("MiniGrid-MultiRoom-N4-S5-v1", 600)])
+def test_multiroom_layouts_match_farama(env_id, m):
+    """Marginals of agent and goal coordinates, wall-cell count and leftmost wall column vs Farama
+    (conditioning on a successful placement attempt shapes all of them)."""
+    n = 8000
+    env = mg.make(env_id, num_envs=n, seed=0)
+    env.reset(seed=0)
+    ours = {k: Counter(v) for k, v in _multiroom_summary(env.grid, env.agent_pos).items()}
+    fenv = gym.make(env_id).unwrapped
+    theirs = {k: Counter() for k in ours}
+    for s in range(m):
+        fenv.reset(seed=30_000 + s)
+        g = torch.as_tensor(fenv.grid.encode()).permute(1, 0, 2).unsqueeze(0)
+        one = _multiroom_summary(g, torch.tensor([list(fenv.agent_pos)]))
+        for k, v in one.items():
+            theirs[k][v[0]] += 1
+    assert set(ours["doors"]) == set(theirs["doors"]) == {fenv.maxNumRooms - 1}
+    for k in ours:
+        tol = 1.2 * np.sqrt(len(theirs[k]) / m) / 2 + 0.03
+        assert _tv(ours[k], theirs[k]) < tol, (k, _tv(ours[k], theirs[k]), tol)
+    # consecutive doors differ in colour; the agent is inside the first room, facing any way
+    assert set(env.agent_dir.tolist()) == {0, 1, 2, 3}

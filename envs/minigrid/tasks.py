@@ -365,6 +365,14 @@ for _s, _r in ((3, 1), (3, 2), (3, 3), (4, 3), (5, 3), (6, 3)):
                        gen_keycorridor, {"room_size": _s, "num_rows": _r}, success_mode="pickup",
                        door_of_interest="locked"))
 
+from .tasks_more import gen_multiroom  # noqa: E402
+
+for _name, _nr, _sz in (("N2-S4-v0", 2, 4), ("N4-S5-v0", 6, 5), ("N4-S5-v1", 4, 5), ("N6-v0", 6, 10)):
+    # Farama's legacy N4-S5-v0 id is configured with 6 rooms; -v1 has 4
+    _register(TaskSpec(f"MiniGrid-MultiRoom-{_name}", "MultiRoomEnv", 25, 25, 20 * _nr, False,
+                       ("traverse the rooms to get to the goal",), gen_multiroom,
+                       {"num_rooms": _nr, "max_room_size": _sz}, walled_border=False, door_of_interest="none"))
+
 
 def get_spec(env_id: str) -> TaskSpec:
     if env_id not in _SPECS:
