@@ -33,6 +33,9 @@ FAST_IDS += [
     "MiniGrid-KeyCorridorS4R3-v0",
     "MiniGrid-MultiRoom-N2-S4-v0",
     "MiniGrid-MultiRoom-N6-v0",
+    "MiniGrid-ObstructedMaze-1Dlhb-v0",
+    "MiniGrid-ObstructedMaze-2Dl-v0",
+    "MiniGrid-ObstructedMaze-Full-v1",
 ]
 FAST_IDS = [i for i in FAST_IDS if i in mg.SUPPORTED_IDS]
 

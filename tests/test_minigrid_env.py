@@ -229,7 +229,8 @@ def test_cuda_step_is_sync_free():
 @pytest.mark.parametrize("env_id", ["MiniGrid-FourRooms-v0", "MiniGrid-LavaGapS7-v0", "MiniGrid-LavaCrossingS9N2-v0",
                                     "MiniGrid-SimpleCrossingS11N5-v0", "MiniGrid-DoorKey-16x16-v0",
                                     "MiniGrid-Unlock-v0", "MiniGrid-UnlockPickup-v0", "MiniGrid-BlockedUnlockPickup-v0",
-                                    "MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-KeyCorridorS6R3-v0"])
+                                    "MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-KeyCorridorS6R3-v0",
+                                    "MiniGrid-ObstructedMaze-1Dlhb-v0", "MiniGrid-ObstructedMaze-2Q-v0"])
 def test_cell_occupancy_matches_farama(env_id):
     """Per-cell frequency of each object type, and the agent's cell and direction, vs Farama."""
     m = 300
@@ -255,7 +256,8 @@ def test_cell_occupancy_matches_farama(env_id):
     assert not ((agent - fagent).abs() > atol).any()
 
 
-@pytest.mark.parametrize("env_id", ["MiniGrid-BlockedUnlockPickup-v0", "MiniGrid-UnlockPickup-v0"])
+@pytest.mark.parametrize("env_id", ["MiniGrid-BlockedUnlockPickup-v0", "MiniGrid-UnlockPickup-v0",
+                                    pytest.param("MiniGrid-ObstructedMaze-2Dlhb-v0", marks=pytest.mark.slow)])
 def test_roomgrid_agent_pos_dir_and_colors_match_farama(env_id):
     """Joint (cell, direction) of the agent (RoomGrid redraws when facing an object), and colours."""
     m = 1200
@@ -283,7 +285,8 @@ def _door_summary(grid: torch.Tensor) -> list[tuple[int, int]]:
     return list(zip(closed.tolist(), locked.tolist()))
 
 
-@pytest.mark.parametrize("env_id", ["MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-KeyCorridorS5R3-v0", "MiniGrid-KeyCorridorS3R2-v0"])
+@pytest.mark.parametrize("env_id", ["MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-KeyCorridorS3R2-v0",
+                                    pytest.param("MiniGrid-KeyCorridorS5R3-v0", marks=pytest.mark.slow)])
 def test_keycorridor_doors_and_missions_match_farama(env_id):
     """connect_all's number of added doors, the mission colour and the agent's (cell, direction) vs Farama."""
     m = 800
@@ -350,3 +353,41 @@ def test_multiroom_layouts_match_farama(env_id, m):
         assert _tv(ours[k], theirs[k]) < tol, (k, _tv(ours[k], theirs[k]), tol)
     # consecutive doors differ in colour; the agent is inside the first room, facing any way
     assert set(env.agent_dir.tolist()) == {0, 1, 2, 3}
+
+
+def _object_counts(grid: torch.Tensor, contains: torch.Tensor | None) -> list[tuple[int, ...]]:
+    """Per env: numbers of boxes, balls, keys lying around, keys inside boxes, locked doors."""
+    t = grid[..., 0]
+    cnt = [(t == k).flatten(1).sum(1) for k in (C.BOX, C.BALL, C.KEY)]
+    inside = torch.zeros_like(cnt[0]) if contains is None else (contains[..., 0] == C.KEY).flatten(1).sum(1)
+    locked = ((t == C.DOOR) & (grid[..., 2] == C.LOCKED)).flatten(1).sum(1)
+    return list(zip(*(c.tolist() for c in (*cnt, inside, locked))))
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-ObstructedMaze-Full-v0", "MiniGrid-ObstructedMaze-Full-v1",
+                                    "MiniGrid-ObstructedMaze-1Dlhb-v0"])
+def test_obstructedmaze_objects_match_farama(env_id):
+    """Object counts per layout vs Farama: in v0 a blocking ball can overwrite a key's box placed earlier."""
+    m = 400
+    env = mg.make(env_id, num_envs=6000, seed=0)
+    env.reset(seed=0)
+    ours = Counter(_object_counts(env.grid, env.state.get("contains")))
+    fenv = gym.make(env_id).unwrapped
+    theirs = Counter()
+    for s in range(m):
+        fenv.reset(seed=20_000 + s)
+        g = torch.as_tensor(fenv.grid.encode()).permute(1, 0, 2).unsqueeze(0)
+        cont = torch.ones_like(g)
+        for o in fenv.grid.grid:
+            if o is not None and o.type == "box" and o.contains is not None:
+                cont[0, o.cur_pos[1], o.cur_pos[0]] = torch.as_tensor(o.contains.encode())
+        theirs[_object_counts(g, cont)[0]] += 1
+    assert set(ours) >= set(theirs) and all(p in theirs or ours[p] < 0.01 * env.num_envs for p in ours)
+    assert _tv(ours, theirs) < 1.2 * np.sqrt(len(theirs) / m) / 2 + 0.03, (ours.most_common(4), theirs.most_common(4))
+    if env_id.endswith("v1"):
+        assert len(ours) == 1
+    # every box holds a key; the blue ball is the target
+    st = env.get_state()
+    boxes = env.grid[..., 0] == C.BOX
+    assert bool((st["contains"][..., 0][boxes] == C.KEY).all())
+    assert bool((st["target"] == torch.tensor([C.BALL, C.BLUE, 0], dtype=torch.uint8)).all())

@@ -373,6 +373,26 @@ for _name, _nr, _sz in (("N2-S4-v0", 2, 4), ("N4-S5-v0", 6, 5), ("N4-S5-v1", 4, 
                        ("traverse the rooms to get to the goal",), gen_multiroom,
                        {"num_rooms": _nr, "max_room_size": _sz}, walled_border=False, door_of_interest="none"))
 
+from .tasks_roomgrid import gen_obstructedmaze  # noqa: E402
+
+_OM_MISSIONS = (f"pick up the {C.SORTED_COLOR_NAMES[0]} ball",)
+for _name, _kb, _bl in (("1Dl", False, False), ("1Dlh", True, False), ("1Dlhb", True, True)):
+    _register(TaskSpec(f"MiniGrid-ObstructedMaze-{_name}-v0", "ObstructedMaze_1Dlhb", 11, 6, 4 * 2 * 36, False,
+                       _OM_MISSIONS, gen_obstructedmaze, {"layout": "1Dlhb", "key_in_box": _kb, "blocked": _bl},
+                       has_boxes=_kb, success_mode="pickup", door_of_interest="none"))
+_OM_FULL = {  # id stem: (agent room, key in box, blocked, quarters, rooms visited); Farama's registrations
+    "2Dl": ((2, 1), False, False, 1, 4), "2Dlh": ((2, 1), True, False, 1, 4), "2Dlhb": ((2, 1), True, True, 1, 4),
+    "1Q": ((1, 1), True, True, 1, 5), "2Q": ((2, 1), True, True, 2, 11), "Full": ((1, 1), True, True, 4, 25),
+}
+for _name, (_ar, _kb, _bl, _nq, _nv) in _OM_FULL.items():
+    for _v1 in ((False, True) if _name in ("2Dlhb", "1Q", "2Q", "Full") else (False,)):
+        _register(TaskSpec(f"MiniGrid-ObstructedMaze-{_name}-v{int(_v1)}",
+                           "ObstructedMaze_Full_V1" if _v1 else "ObstructedMaze_Full", 16, 16, 4 * _nv * 36, False,
+                           _OM_MISSIONS, gen_obstructedmaze,
+                           {"layout": "full", "agent_room": _ar, "key_in_box": _kb, "blocked": _bl,
+                            "num_quarters": _nq, "v1": _v1},
+                           has_boxes=_kb, success_mode="pickup", door_of_interest="none"))
+
 
 def get_spec(env_id: str) -> TaskSpec:
     if env_id not in _SPECS:

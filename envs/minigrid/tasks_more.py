@@ -82,17 +82,16 @@ def multiroom_attempts(gen: torch.Generator, m: int, num_rooms: int, max_size: i
 
 
 def _fallback_layout(num_rooms: int, max_size: int, W: int, H: int, device):
-    key = (num_rooms, max_size, W, H)
+    key = (num_rooms, max_size, W, H, str(device))
     if key not in _FALLBACK:
         g = torch.Generator().manual_seed(0)
         while True:
             rooms, doors, ok = multiroom_attempts(g, 64, num_rooms, max_size, W, H, "cpu")
             if bool(ok.any()):
                 i = int(ok.nonzero()[0, 0])
-                _FALLBACK[key] = (rooms[i], doors[i])
+                _FALLBACK[key] = (rooms[i].to(device), doors[i].to(device))
                 break
-    rooms, doors = _FALLBACK[key]
-    return rooms.to(device), doors.to(device)
+    return _FALLBACK[key]
 
 
 def gen_multiroom(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
