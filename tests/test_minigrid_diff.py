@@ -36,6 +36,9 @@ FAST_IDS += [
     "MiniGrid-ObstructedMaze-1Dlhb-v0",
     "MiniGrid-ObstructedMaze-2Dl-v0",
     "MiniGrid-ObstructedMaze-Full-v1",
+    "MiniGrid-DistShift1-v0",
+    "MiniGrid-Dynamic-Obstacles-6x6-v0",
+    "MiniGrid-Dynamic-Obstacles-Random-5x5-v0",
 ]
 FAST_IDS = [i for i in FAST_IDS if i in mg.SUPPORTED_IDS]
 

@@ -36,7 +36,7 @@ def test_spaces_dtypes_and_reset(env_id):
         one["direction"] = int(one["direction"])
         one["mission"] = int(one["mission"])
         assert env.single_observation_space.contains(one)
-    assert env.single_action_space == gym.spaces.Discrete(7)
+    assert env.single_action_space == gym.make(env_id).unwrapped.action_space
     st = env.get_state()
     assert st["grid"].shape == (5, env.height, env.width, 3) and st["grid"].dtype == torch.uint8
     assert st["agent_pos"].dtype == torch.int64 and st["agent_pos"].shape == (5, 2)
@@ -230,7 +230,8 @@ def test_cuda_step_is_sync_free():
                                     "MiniGrid-SimpleCrossingS11N5-v0", "MiniGrid-DoorKey-16x16-v0",
                                     "MiniGrid-Unlock-v0", "MiniGrid-UnlockPickup-v0", "MiniGrid-BlockedUnlockPickup-v0",
                                     "MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-KeyCorridorS6R3-v0",
-                                    "MiniGrid-ObstructedMaze-1Dlhb-v0", "MiniGrid-ObstructedMaze-2Q-v0"])
+                                    "MiniGrid-ObstructedMaze-1Dlhb-v0", "MiniGrid-ObstructedMaze-2Q-v0",
+                                    "MiniGrid-Dynamic-Obstacles-Random-6x6-v0", "MiniGrid-Dynamic-Obstacles-8x8-v0"])
 def test_cell_occupancy_matches_farama(env_id):
     """Per-cell frequency of each object type, and the agent's cell and direction, vs Farama."""
     m = 300
@@ -391,3 +392,60 @@ def test_obstructedmaze_objects_match_farama(env_id):
     boxes = env.grid[..., 0] == C.BOX
     assert bool((st["contains"][..., 0][boxes] == C.KEY).all())
     assert bool((st["target"] == torch.tensor([C.BALL, C.BLUE, 0], dtype=torch.uint8)).all())
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-Dynamic-Obstacles-8x8-v0", "MiniGrid-Dynamic-Obstacles-Random-5x5-v0"])
+def test_dynamic_obstacle_moves_match_farama(env_id):
+    """From the same state, the joint distribution of the obstacles' next positions vs Farama's
+    (sequential moves to a uniform empty neighbour cell, never onto the agent)."""
+    import copy
+
+    n, m = 6000, 600
+    fenv = gym.make(env_id).unwrapped
+    fenv.reset(seed=4)
+    env = mg.make(env_id, num_envs=n, seed=0)
+    env.load_minigrid([fenv] * n)
+    env.step(torch.zeros(n, dtype=torch.int64))  # turn left: no collision, only the obstacles move
+    K = env.spec.num_obstacles
+    pos = env.state["obstacle_pos"].tolist()
+    ours = [Counter(tuple(p[k]) for p in pos) for k in range(K)]  # each obstacle's next cell
+    ours_pair = Counter((tuple(p[0]), tuple(p[1])) for p in pos)  # the first two jointly (order matters)
+    theirs = [Counter() for _ in range(K)]
+    theirs_pair = Counter()
+    for s in range(m):
+        f = copy.deepcopy(fenv)
+        f.np_random = np.random.default_rng(s)
+        f.step(0)
+        cells = [tuple(int(v) for v in o.cur_pos) for o in f.obstacles]
+        for k in range(K):
+            theirs[k][cells[k]] += 1
+        theirs_pair[(cells[0], cells[1])] += 1
+    for o, t in [*zip(ours, theirs), (ours_pair, theirs_pair)]:
+        assert set(o) == set(t) or (set(o) >= set(t) and all(p in t or o[p] < 0.003 * n for p in o)), (o, t)
+        assert _tv(o, t) < 1.2 * np.sqrt(len(t) / m) / 2 + 0.03
+    # the grid shows exactly the obstacles' cells as balls, the agent's cell stays free
+    balls = (env.grid[..., 0] == C.BALL).flatten(1).sum(1)
+    assert bool((balls == env.spec.num_obstacles).all())
+
+
+def test_dynamic_obstacles_collision_and_action_mapping():
+    env = mg.make("MiniGrid-Dynamic-Obstacles-5x5-v0", num_envs=4, seed=0)
+    env.reset(seed=0)
+    with pytest.raises(ValueError):
+        env.step(torch.tensor([0, 3, 0, 0]))
+    # walking into the wall: terminated with reward -1, not a success
+    env.reset(seed=0)
+    env.state["agent_dir"][:] = 3  # facing up at (1, 1): the wall
+    obs, rew, term, trunc, info = env.step(torch.full((4,), C.FORWARD))
+    assert term.all() and (rew == -1).all() and not info["success"].any()
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-DistShift1-v0", "MiniGrid-DistShift2-v0"])
+def test_distshift_layout_equals_farama(env_id):
+    env = mg.make(env_id, num_envs=3, seed=0)
+    env.reset(seed=0)
+    f = gym.make(env_id).unwrapped
+    f.reset(seed=0)
+    ref = torch.as_tensor(f.grid.encode()).permute(1, 0, 2)
+    assert all(torch.equal(env.grid[i], ref) for i in range(3))
+    assert env.agent_pos.tolist() == [list(f.agent_pos)] * 3 and env.agent_dir.tolist() == [f.agent_dir] * 3

@@ -393,6 +393,16 @@ for _name, (_ar, _kb, _bl, _nq, _nv) in _OM_FULL.items():
                             "num_quarters": _nq, "v1": _v1},
                            has_boxes=_kb, success_mode="pickup", door_of_interest="none"))
 
+from .tasks_more import gen_distshift, gen_dynamic_obstacles  # noqa: E402
+
+for _k, _row in ((1, 2), (2, 5)):
+    _register(TaskSpec(f"MiniGrid-DistShift{_k}-v0", "DistShiftEnv", 9, 7, 4 * 9 * 7, True,
+                       ("get to the green goal square",), gen_distshift, {"strip2_row": _row}))
+for _s, _k, _rand in ((5, 2, False), (5, 2, True), (6, 3, False), (6, 3, True), (8, 4, False), (16, 8, False)):
+    _register(TaskSpec(f"MiniGrid-Dynamic-Obstacles-{'Random-' if _rand else ''}{_s}x{_s}-v0", "DynamicObstaclesEnv",
+                       _s, _s, 4 * _s * _s, True, ("get to the green goal square",), gen_dynamic_obstacles,
+                       {"size": _s, "random_start": _rand}, num_actions=3, num_obstacles=_k))
+
 
 def get_spec(env_id: str) -> TaskSpec:
     if env_id not in _SPECS:
