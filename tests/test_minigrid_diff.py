@@ -137,3 +137,17 @@ def test_differential_reaches_goal_and_doors():
     """Steer DoorKey-5x5 envs with a biased walk long enough that doors open and goals are reached."""
     stats = run_differential("MiniGrid-DoorKey-5x5-v0", num_envs=32, steps=400, seed=3, near_limit_p=0.0)
     assert stats["success"] > 0 and stats["carry_steps"] > 0 and stats["open_door_steps"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", ["MiniGrid-ObstructedMaze-1Dlh-v0", "MiniGrid-KeyCorridorS3R1-v0",
+                                    "MiniGrid-Dynamic-Obstacles-5x5-v0"])
+def test_differential_reaches_targets(env_id):
+    """Long enough random walks that boxes are opened, locked doors unlocked and targets picked up
+    (or, with moving obstacles, both goals and collisions happen)."""
+    stats = run_differential(env_id, num_envs=32, steps=400, seed=3, near_limit_p=0.0)
+    assert stats["success"] > 0
+    if "Dynamic" in env_id:
+        assert stats["terminated"] > stats["success"]  # collisions end episodes too
+    else:
+        assert stats["open_door_steps"] > 0
