@@ -127,7 +127,8 @@ def test_differential_long(env_id):
     assert stats["terminated"] + stats["truncated"] > 0
 
 
-@pytest.mark.parametrize("env_id", ["MiniGrid-Empty-5x5-v0", "MiniGrid-DoorKey-6x6-v0"])
+@pytest.mark.parametrize("env_id", ["MiniGrid-Empty-5x5-v0", "MiniGrid-DoorKey-6x6-v0", "MiniGrid-KeyCorridorS3R1-v0",
+                                    "MiniGrid-ObstructedMaze-1Dlhb-v0", "MiniGrid-Dynamic-Obstacles-5x5-v0"])
 def test_differential_where_reset_mode(env_id):
     stats = run_differential(env_id, num_envs=8, steps=120, seed=2, reset_mode="where")
     assert stats["terminated"] + stats["truncated"] > 0

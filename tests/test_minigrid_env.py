@@ -332,11 +332,17 @@ def _multiroom_summary(grid: torch.Tensor, agent_pos: torch.Tensor) -> dict[str,
     }
 
 
-@pytest.mark.parametrize("env_id,m", [("MiniGrid-MultiRoom-N6-v0", 1000), ("MiniGrid-MultiRoom-N4-S5-v1", 600)])
-def test_multiroom_layouts_match_farama(env_id, m):
+@pytest.mark.parametrize("env_id,m,fixed_rounds", [("MiniGrid-MultiRoom-N6-v0", 1000, False),
+                                                   pytest.param("MiniGrid-MultiRoom-N6-v0", 1000, True, marks=pytest.mark.slow),
+                                                   ("MiniGrid-MultiRoom-N4-S5-v1", 600, False)])
+def test_multiroom_layouts_match_farama(env_id, m, fixed_rounds, monkeypatch):
     """Marginals of agent and goal coordinates, wall-cell count and leftmost wall column vs Farama
-    (conditioning on a successful placement attempt shapes all of them)."""
-    n = 8000
+    (conditioning on a successful placement attempt shapes all of them). ``fixed_rounds``: the
+    sync-free generation path used on accelerators."""
+    from envs.minigrid import tasks_more
+
+    monkeypatch.setattr(tasks_more, "MULTIROOM_FIXED_ROUNDS_ON_CPU", fixed_rounds)
+    n = 8000 if not fixed_rounds else 3000
     env = mg.make(env_id, num_envs=n, seed=0)
     env.reset(seed=0)
     ours = {k: Counter(v) for k, v in _multiroom_summary(env.grid, env.agent_pos).items()}
@@ -450,3 +456,24 @@ def test_distshift_layout_equals_farama(env_id):
     ref = torch.as_tensor(f.grid.encode()).permute(1, 0, 2)
     assert all(torch.equal(env.grid[i], ref) for i in range(3))
     assert env.agent_pos.tolist() == [list(f.agent_pos)] * 3 and env.agent_dir.tolist() == [f.agent_dir] * 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("env_id", ["MiniGrid-KeyCorridorS4R3-v0", "MiniGrid-MultiRoom-N6-v0", "MiniGrid-ObstructedMaze-Full-v1",
+                                    "MiniGrid-DistShift1-v0", "MiniGrid-Dynamic-Obstacles-8x8-v0"])
+def test_cuda_step_is_sync_free_new_tasks(env_id):
+    env = mg.make(env_id, num_envs=128, device="cuda", seed=0)
+    env.reset(seed=0)
+    g = torch.Generator(device="cuda").manual_seed(0)
+    na = env.single_action_space.n
+    env.step(torch.randint(0, na, (128,), device="cuda", generator=g))  # warm-up (caches constants)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(20):
+            env.step(torch.randint(0, na, (128,), device="cuda", generator=g))
+        env.state["step_count"].fill_(env.max_steps - 1)  # every env resets on the next step
+        obs, rew, term, trunc, info = env.step(torch.randint(0, na, (128,), device="cuda", generator=g))
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert bool((term | trunc).all()) and bool((env.step_count == 0).all())

@@ -15,6 +15,8 @@ from .tasks import TaskSpec, const, put_cells, randint, sample_free_cell, walled
 MULTIROOM_ATTEMPTS = {"cpu": 8, "accel": 16}
 MULTIROOM_ROUNDS_ACCEL = 8
 _MULTIROOM_MAX_ROUNDS_CPU = 1000
+#: use the fixed-rounds (sync-free) path on CPU too (tests of that path)
+MULTIROOM_FIXED_ROUNDS_ON_CPU = False
 _FALLBACK: dict = {}
 
 
@@ -105,11 +107,12 @@ def gen_multiroom(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
     N, S = spec.kwargs["num_rooms"], spec.kwargs["max_room_size"]
     H, W = spec.height, spec.width
     dev = torch.device(device)
-    K = MULTIROOM_ATTEMPTS["cpu" if dev.type == "cpu" else "accel"]
+    host_loop = dev.type == "cpu" and not MULTIROOM_FIXED_ROUNDS_ON_CPU
+    K = MULTIROOM_ATTEMPTS["cpu" if host_loop else "accel"]
     rooms = torch.zeros(n, N, 4, dtype=torch.int64, device=dev)
     doors = torch.zeros(n, N, 2, dtype=torch.int64, device=dev)
     pending = torch.ones(n, dtype=torch.bool, device=dev)
-    if dev.type == "cpu":
+    if host_loop:
         for _ in range(_MULTIROOM_MAX_ROUNDS_CPU):
             rows = pending.nonzero().squeeze(1)
             if rows.numel() == 0:
