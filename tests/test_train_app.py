@@ -101,8 +101,9 @@ def test_corrupt_or_mismatched_checkpoint_on_resume(compose_cfg, tmp_path):
 
 
 def _cli(args, cwd, **kw):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "rlcore.train", *args], cwd=cwd, env=env,
+    # One torch thread: small nets run faster so, and a loaded machine does not stall the run.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "rlcore.train", *args, "num_threads=1"], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
