@@ -1,0 +1,669 @@
+"""Any :class:`~rlcore.reward.RewardModule` inside stable-baselines3 algorithms.
+
+Two bridges, for the two places where SB3 lets outside code touch the reward:
+
+* :class:`RewardModuleCallback` (on-policy: PPO, A2C). It watches the rollout step by step, and at the
+  end of the rollout builds one ``[T, N]`` :class:`~rlcore.batch.TransitionBatch`, scores it with the
+  module, and makes the result reach the loss:
+
+  - ``mode="separate_value"`` (default for intrinsic modules): a small intrinsic critic of its own
+    (encoder + MLP, discount ``gamma_int``, returns run across episodes unless ``module.episodic``)
+    gives intrinsic GAE advantages ``A_int``; the buffer's advantages become
+    ``ext_coef * A_ext + int_coef * A_int`` while SB3's value head keeps fitting extrinsic returns
+    (the two-stream PPO of Burda et al. 2019, RND);
+  - ``mode="add_to_reward"``: ``coef * bonus`` is added to ``rollout_buffer.rewards`` and the buffer's
+    own ``compute_returns_and_advantage`` is run again with the last values and dones of the rollout;
+  - ``mode="replace_reward"`` (default for non-intrinsic modules, e.g. a learned reward model): the
+    env reward is replaced by ``coef * r_module`` (the bootstrap term SB3 adds on time-limit
+    truncations, ``gamma * V(terminal_obs)``, is kept) and returns/advantages are recomputed.
+
+  Then ``module.update(batch)`` trains the module on the rollout and its metrics go to SB3's logger.
+
+* :class:`RewardModuleVecEnvWrapper` (any algorithm, incl. off-policy DQN/SAC): a ``VecEnvWrapper``
+  that scores every step as a ``[1, N]`` batch, returns ``env reward + coef * bonus`` (or the module's
+  reward alone in ``replace_reward`` mode), and calls ``module.update`` every ``update_every`` steps on
+  the buffered ``[T, N]`` transitions.
+
+Pitfalls these avoid:
+
+* SB3's ``collect_rollouts`` computes returns and advantages *before* ``on_rollout_end``; editing
+  ``rollout_buffer.rewards`` there alone changes nothing the loss sees. The callback recomputes (or
+  adds intrinsic advantages) itself.
+* ``new_obs`` of a finished env is already the first observation of the next episode; the true
+  next observation is ``infos[i]["terminal_observation"]``, which both bridges use as ``next_obs``.
+* ``dones`` merges terminations and time-limit truncations; ``infos[i]["TimeLimit.truncated"]`` keeps
+  them apart, so truncated steps bootstrap (intrinsic critic, episodic mode) and SB3's own timeout
+  bootstrap (folded into ``rollout_buffer.rewards``) survives a reward replacement.
+* NaN/Inf from a module raises :class:`~rlcore.reward.NonFiniteRewardError` naming the module; it is
+  never fed to the learner.
+
+Privileged state (``batch.state``) is not available through SB3 (``None`` in the batches built here).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecTransposeImage, unwrap_vec_wrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+from torch import nn
+
+from rlcore.batch import TransitionBatch
+from rlcore.nets import make_encoder
+from rlcore.normalization import DiscountedReturnNormalizer
+from rlcore.reward import RewardModule, check_finite
+from rlcore.tensors import Obs
+
+__all__ = [
+    "RewardModuleCallback",
+    "RewardModuleVecEnvWrapper",
+    "IntrinsicCritic",
+    "intrinsic_gae",
+    "module_name",
+    "module_device",
+]
+
+MODES = ("separate_value", "add_to_reward", "replace_reward")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def module_name(module: nn.Module) -> str:
+    """The name used for ``module`` in errors and logs: its ``name`` attribute, else its class name."""
+    name = getattr(module, "name", None)
+    return name if isinstance(name, str) and name else type(module).__name__
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """Device of the module's first parameter or buffer (CPU for a module without tensors)."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def _default_normalize(module: RewardModule) -> bool:
+    """Normalise intrinsic rewards, unless the module already does (``IntrinsicReward(normalize=True)``)."""
+    return bool(getattr(module, "intrinsic", True)) and getattr(module, "normalize", False) is not True
+
+
+def _default_mode(module: RewardModule) -> str:
+    return "separate_value" if getattr(module, "intrinsic", True) else "replace_reward"
+
+
+def _check_mode(mode: str, allowed: tuple[str, ...]) -> str:
+    if mode not in allowed:
+        raise ValueError(f"mode must be one of {allowed}, got {mode!r}")
+    return mode
+
+
+def _obs_to_torch(obs: VecEnvObs, space: gym.Space, lead: tuple[int, ...], device: torch.device,
+                  untranspose: bool | frozenset = False) -> Obs:
+    """numpy obs (array or dict of arrays) -> torch on ``device``, each shaped ``[*lead, *space.shape]``.
+
+    ``space`` is the env's own (module-facing) space. SB3 stores Discrete observations with a trailing
+    ``1``; the reshape restores the space's shape. ``untranspose`` (True, or the Dict keys) undoes
+    SB3's ``VecTransposeImage`` (channel-first ``[.., C, H, W]`` back to the env's ``[.., H, W, C]``).
+    """
+    if isinstance(space, spaces.Dict):
+        assert isinstance(obs, dict)
+        keys = untranspose if isinstance(untranspose, frozenset) else frozenset()
+        return {k: _obs_to_torch(obs[k], s, lead, device, k in keys) for k, s in space.spaces.items()}
+    x = torch.as_tensor(np.asarray(obs), device=device)
+    if untranspose is True:
+        x = x.movedim(-3, -1)
+    shape = tuple(space.shape or ())
+    return x.reshape(*lead, *shape)
+
+
+def _actions_to_torch(actions: np.ndarray, space: gym.Space, lead: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """SB3 actions -> int64[*lead] (Discrete), float32[*lead, A] (Box) or the space's shape."""
+    a = torch.as_tensor(np.asarray(actions), device=device)
+    if isinstance(space, spaces.Discrete):
+        return a.reshape(*lead).long()
+    if isinstance(space, spaces.Box):
+        return a.reshape(*lead, *space.shape).float()
+    return a.reshape(*lead, *(space.shape or ()))
+
+
+def _copy_obs(obs: VecEnvObs) -> VecEnvObs:
+    if isinstance(obs, dict):
+        return {k: np.array(v, copy=True) for k, v in obs.items()}
+    return np.array(obs, copy=True)
+
+
+def _patch_terminal(next_obs: VecEnvObs, infos: list[dict], done_idx: np.ndarray) -> None:
+    """Write ``infos[i]["terminal_observation"]`` into row ``i`` of ``next_obs`` (in place) for done envs."""
+    for i in done_idx.tolist():
+        term = infos[i].get("terminal_observation")
+        if term is None:
+            continue
+        if isinstance(next_obs, dict):
+            for k in next_obs:
+                next_obs[k][i] = np.asarray(term[k]).reshape(next_obs[k][i].shape)
+        else:
+            next_obs[i] = np.asarray(term).reshape(next_obs[i].shape)
+
+
+def _truncated_flags(dones: np.ndarray, infos: list[dict]) -> np.ndarray:
+    """bool[N]: done by a time limit (``TimeLimit.truncated``), not by reaching a terminal state."""
+    trunc = np.zeros(len(dones), dtype=bool)
+    for i in np.flatnonzero(dones).tolist():
+        trunc[i] = bool(infos[i].get("TimeLimit.truncated", False))
+    return trunc
+
+
+def intrinsic_gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
+                  terminated: torch.Tensor, done: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
+    """GAE(lambda) advantages, all tensors ``[T, N]``.
+
+    ``delta_t = r_t + gamma * V(s'_t) * (1 - terminated_t) - V(s_t)`` with ``s'_t`` the true next
+    observation, so a truncated step bootstraps from its terminal observation's value while a
+    terminated one does not; the lambda-chain is cut after every ``done`` step. For non-episodic
+    returns pass all-False ``terminated``/``done`` and the *stream* next observation's value (the
+    reset observation after an episode end), so returns run across episodes as in RND.
+    """
+    not_term = 1.0 - terminated.float()
+    not_done = 1.0 - done.float()
+    deltas = rewards + gamma * next_values * not_term - values
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        last = deltas[t] + gamma * lam * not_done[t] * last
+        adv[t] = last
+    return adv
+
+
+class _FlattenAny(nn.Module):
+    """Obs (tensor or dict of tensors) -> float32[B, D]: flattens Box, one-hot encodes Discrete."""
+
+    def __init__(self, space: gym.Space) -> None:
+        super().__init__()
+        self.parts: list[tuple[Optional[str], int, int]] = []  # (key, discrete n or 0, flat dim)
+        items = space.spaces.items() if isinstance(space, spaces.Dict) else [(None, space)]
+        for key, s in items:
+            if isinstance(s, spaces.Discrete):
+                self.parts.append((key, int(s.n), int(s.n)))
+            elif isinstance(s, (spaces.Box, spaces.MultiBinary, spaces.MultiDiscrete)):
+                self.parts.append((key, 0, int(np.prod(s.shape))))
+            else:
+                raise ValueError(f"intrinsic critic cannot embed observation space {s}")
+        self.out_dim = sum(p[2] for p in self.parts)
+
+    def forward(self, obs: Obs) -> torch.Tensor:
+        feats = []
+        for key, n, _ in self.parts:
+            x = obs[key] if key is not None else obs
+            if n:
+                feats.append(nn.functional.one_hot(x.long().reshape(-1), n).float())
+            else:
+                feats.append(x.reshape(x.shape[0], -1).float())
+        return torch.cat(feats, dim=1)
+
+
+class IntrinsicCritic(nn.Module):
+    """The callback's intrinsic value function: an observation encoder and an MLP -> float32[B].
+
+    The encoder is :func:`rlcore.nets.make_encoder` (MiniGrid CNN for MiniGrid dicts, flatten for
+    Box/Discrete) where it applies, else a flatten-and-concatenate over a Dict's entries.
+    """
+
+    def __init__(self, observation_space: gym.Space, hidden: int = 64) -> None:
+        super().__init__()
+        try:
+            self.encoder: nn.Module = make_encoder(observation_space, "auto", owner="intrinsic critic")
+        except ValueError:
+            self.encoder = _FlattenAny(observation_space)
+        self.head = nn.Sequential(
+            nn.Linear(int(self.encoder.out_dim), hidden), nn.Tanh(),
+            nn.Linear(hidden, hidden), nn.Tanh(),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, obs: Obs) -> torch.Tensor:
+        return self.head(self.encoder(obs)).squeeze(-1)
+
+
+def _flat_obs(obs: Obs, lead: int) -> Obs:
+    if isinstance(obs, dict):
+        return {k: v.reshape(-1, *v.shape[lead:]) for k, v in obs.items()}
+    return obs.reshape(-1, *obs.shape[lead:])
+
+
+def _index_obs(obs: Obs, idx: torch.Tensor) -> Obs:
+    if isinstance(obs, dict):
+        return {k: v[idx] for k, v in obs.items()}
+    return obs[idx]
+
+
+# ---------------------------------------------------------------------------------------------- callback
+class RewardModuleCallback(BaseCallback):
+    """Route a reward module's reward into an on-policy SB3 algorithm's update (PPO, A2C).
+
+    Args:
+        module: the reward module (``compute``/``update``; ``intrinsic`` and ``episodic`` attributes).
+        mode: ``"separate_value"``, ``"add_to_reward"`` or ``"replace_reward"``; default
+            ``"separate_value"`` for intrinsic modules and ``"replace_reward"`` otherwise.
+        coef: scale of the module's reward in ``add_to_reward``/``replace_reward`` modes.
+        int_coef: weight of the intrinsic advantages in ``separate_value`` mode.
+        ext_coef: weight of SB3's extrinsic advantages in ``separate_value`` mode.
+        normalize: divide the module's reward by the running std of its discounted returns
+            (:class:`~rlcore.normalization.DiscountedReturnNormalizer`); default True for intrinsic
+            modules, False for others and for modules that normalise themselves (a module with
+            ``normalize = True``, e.g. :class:`rewards.intrinsic.combine.IntrinsicReward`).
+        gamma_int: discount of the intrinsic stream (``separate_value``); the normaliser uses it there
+            and the algorithm's ``gamma`` in the other modes.
+        lam_int: GAE lambda of the intrinsic stream (default: the algorithm's ``gae_lambda``).
+        critic_lr, critic_epochs, critic_batch_size, critic_hidden: the intrinsic critic's Adam step
+            size, passes over each rollout, minibatch size (transitions) and hidden width.
+        update_module: call ``module.update(batch)`` after each rollout (train the bonus model).
+        device: where batches and the critic live; default the module's device.
+        log_prefix: logger key prefix; default ``"intrinsic"`` (intrinsic modules) or
+            ``"reward_model"``.
+        name: name for errors and logs (default ``module.name`` or the class name).
+
+    After each rollout ``last_batch`` holds the ``[T, N]`` batch, ``last_reward`` the float32[T, N]
+    reward that was routed (after normalisation, before ``coef``), ``last_int_advantages`` the
+    intrinsic advantages (``separate_value``) and ``last_metrics`` what was logged. Observations reach
+    the module in the env's own layout (SB3's ``VecTransposeImage`` is undone). ``state_dict`` /
+    ``load_state_dict`` checkpoint the critic and the normaliser.
+    """
+
+    def __init__(self, module: RewardModule, mode: Optional[str] = None, coef: float = 1.0,
+                 int_coef: float = 1.0, ext_coef: float = 1.0, normalize: Optional[bool] = None,
+                 gamma_int: float = 0.99, lam_int: Optional[float] = None, critic_lr: float = 1e-3,
+                 critic_epochs: int = 4, critic_batch_size: int = 256, critic_hidden: int = 64,
+                 update_module: bool = True, device: Optional[torch.device | str] = None,
+                 log_prefix: Optional[str] = None, name: Optional[str] = None, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.module = module
+        self.mode = _check_mode(mode or _default_mode(module), MODES)
+        self.coef, self.int_coef, self.ext_coef = float(coef), float(int_coef), float(ext_coef)
+        intrinsic = bool(getattr(module, "intrinsic", True))
+        self.normalize = _default_normalize(module) if normalize is None else bool(normalize)
+        self.gamma_int, self.lam_int = float(gamma_int), lam_int
+        self.critic_lr, self.critic_epochs = float(critic_lr), int(critic_epochs)
+        self.critic_batch_size, self.critic_hidden = int(critic_batch_size), int(critic_hidden)
+        self.update_module = bool(update_module)
+        self.device = torch.device(device) if device is not None else module_device(module)
+        self.log_prefix = log_prefix or ("intrinsic" if intrinsic else "reward_model")
+        self.name = name or module_name(module)
+        self.episodic = bool(getattr(module, "episodic", False))
+        self.normalizer: Optional[DiscountedReturnNormalizer] = None
+        self.critic: Optional[IntrinsicCritic] = None
+        self.critic_optim: Optional[torch.optim.Optimizer] = None
+        self.last_batch: Optional[TransitionBatch] = None
+        self.last_reward: Optional[torch.Tensor] = None
+        self.last_metrics: dict[str, float] = {}
+        self.last_int_advantages: Optional[torch.Tensor] = None
+        self._stream_next: Optional[Obs] = None
+        self._generator: Optional[torch.Generator] = None
+        self._pending_state: dict = {}
+        self._obs_space: Optional[gym.Space] = None
+        self._untranspose: bool | frozenset = False
+        self._steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]] = []
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict:
+        """The callback's own state (intrinsic critic + optimiser, normaliser); the module saves itself."""
+        out: dict = {}
+        if self.critic is not None and self.critic_optim is not None:
+            out["critic"] = self.critic.state_dict()
+            out["critic_optim"] = self.critic_optim.state_dict()
+        if self.normalizer is not None:
+            out["normalizer"] = self.normalizer.state_dict()
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`. Before the first ``learn`` the state is kept and applied when
+        the critic and normaliser are built."""
+        self._pending_state = dict(state)
+        self._apply_pending_state()
+
+    def _apply_pending_state(self) -> None:
+        state = self._pending_state
+        if not state:
+            return
+        if "critic" in state and self.critic is not None and self.critic_optim is not None:
+            self.critic.load_state_dict(state.pop("critic"))
+            self.critic_optim.load_state_dict(state.pop("critic_optim"))
+        if "normalizer" in state and self.normalizer is not None:
+            self.normalizer.load_state_dict(state.pop("normalizer"))
+
+    # ------------------------------------------------------------------ SB3 hooks
+    def _init_callback(self) -> None:
+        buffer = getattr(self.model, "rollout_buffer", None)
+        if buffer is None or not hasattr(buffer, "compute_returns_and_advantage"):
+            raise TypeError(
+                f"RewardModuleCallback needs an on-policy algorithm with a rollout buffer (PPO, A2C); "
+                f"{type(self.model).__name__} has none. Use RewardModuleVecEnvWrapper for off-policy algorithms."
+            )
+        # SB3 wraps image observations in VecTransposeImage (channel-first) outside the user's env;
+        # the module sees observations in the env's own layout and space.
+        env = self.model.get_env()
+        transpose = unwrap_vec_wrapper(env, VecTransposeImage) if env is not None else None
+        if transpose is not None:
+            self._obs_space = transpose.venv.observation_space
+            keys = getattr(transpose, "image_space_keys", None)
+            self._untranspose = frozenset(keys) if isinstance(self._obs_space, spaces.Dict) else True
+        else:
+            self._obs_space, self._untranspose = self.model.observation_space, False
+        gamma = self.gamma_int if self.mode == "separate_value" else float(self.model.gamma)
+        if self.normalize and self.normalizer is None:
+            self.normalizer = DiscountedReturnNormalizer(gamma).to(self.device)
+        if self.mode == "separate_value" and self.critic is None:
+            # The critic's initialisation and minibatch order draw from their own random streams, so
+            # adding the callback leaves the algorithm's (seeded) stream, hence its rollouts, unchanged.
+            seed = getattr(self.model, "seed", None)
+            if seed is None:  # fresh OS entropy; draws nothing from numpy's or torch's global streams
+                seed = int(np.random.SeedSequence().entropy % 2**31)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed) + 1)
+                self.critic = IntrinsicCritic(self._obs_space, self.critic_hidden).to(self.device)
+            self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr)
+            self._generator = torch.Generator(device=self.device).manual_seed(int(seed) + 2)
+        self._apply_pending_state()
+
+    def _on_rollout_start(self) -> None:
+        self._steps = []
+
+    def _on_step(self) -> bool:
+        loc = self.locals
+        if "new_obs" not in loc or "dones" not in loc:  # not inside collect_rollouts
+            return True
+        dones = np.asarray(loc["dones"], dtype=bool).copy()
+        infos = loc["infos"]
+        # rewards: copied now, before SB3 folds gamma * V(terminal_obs) into truncated steps
+        rewards = np.array(loc["rewards"], dtype=np.float32, copy=True)
+        actions = np.array(loc.get("clipped_actions", loc["actions"]), copy=True)
+        trunc = _truncated_flags(dones, infos)
+        done_idx = np.flatnonzero(dones)
+        terminal = [(i, infos[i].get("terminal_observation")) for i in done_idx.tolist()]
+        self._steps.append((actions, rewards, dones, trunc, terminal))
+        return True
+
+    def _on_rollout_end(self) -> None:
+        buffer = self.model.rollout_buffer
+        if len(self._steps) != buffer.buffer_size:
+            raise RuntimeError(
+                f"RewardModuleCallback saw {len(self._steps)} steps but the rollout buffer holds "
+                f"{buffer.buffer_size}; was on_step skipped?"
+            )
+        batch = self._build_batch(buffer)
+        self.last_batch = batch
+        with torch.no_grad():
+            raw = self.module.compute(batch)
+        if raw.shape != batch.batch_shape:
+            raise ValueError(f"reward module '{self.name}' returned shape {tuple(raw.shape)}, "
+                             f"expected {tuple(batch.batch_shape)}")
+        raw = raw.float()
+        check_finite(raw, self.name)
+        reward = raw
+        if self.normalizer is not None:
+            cut = batch.done if (self.mode != "separate_value" or self.episodic) else None
+            reward = self.normalizer(raw, cut)
+        self.last_reward = reward
+        metrics: dict[str, float] = {f"{self.name}_raw_mean": float(raw.mean()),
+                                     f"{self.name}_raw_std": float(raw.std()) if raw.numel() > 1 else 0.0,
+                                     f"{self.name}_mean": float(reward.mean())}
+        if self.mode == "separate_value":
+            metrics.update(self._separate_value(batch, reward, buffer))
+        else:
+            self._recompute(reward, buffer)
+        if self.update_module:
+            module_metrics = self.module.update(batch) or {}
+            metrics.update({f"{self.name}/{k}": float(v) for k, v in module_metrics.items()})
+        self.last_metrics = metrics
+        for key, value in metrics.items():
+            self.logger.record(f"{self.log_prefix}/{key}", value)
+
+    # ------------------------------------------------------------------ pieces
+    def _build_batch(self, buffer) -> TransitionBatch:
+        """The rollout as a ``[T, N]`` batch; ``next_obs`` uses ``terminal_observation`` at episode ends."""
+        T, N, dev, untr = buffer.buffer_size, buffer.n_envs, self.device, self._untranspose
+        space = self._obs_space
+        obs_np = buffer.observations  # [T, N, *obs_shape] (dict for Dict spaces)
+        last_obs = self.locals["new_obs"]  # observation after the last step (stream order)
+        if isinstance(obs_np, dict):
+            nxt = {k: np.concatenate([v[1:], np.asarray(last_obs[k]).reshape(1, *v.shape[1:])], 0) for k, v in obs_np.items()}
+        else:
+            nxt = np.concatenate([obs_np[1:], np.asarray(last_obs).reshape(1, *obs_np.shape[1:])], 0)
+        stream_next = _obs_to_torch(nxt, space, (T, N), dev, untr) if self.mode == "separate_value" else None
+        patched = False
+        for t, (_, _, _, _, terminal) in enumerate(self._steps):
+            for i, term in terminal:
+                if term is None:
+                    continue
+                if not patched:  # copy on first write so the stream order stays intact
+                    nxt = _copy_obs(nxt)
+                    patched = True
+                if isinstance(nxt, dict):
+                    for k in nxt:
+                        nxt[k][t, i] = np.asarray(term[k]).reshape(nxt[k][t, i].shape)
+                else:
+                    nxt[t, i] = np.asarray(term).reshape(nxt[t, i].shape)
+        actions = np.stack([s[0] for s in self._steps])
+        rewards = np.stack([s[1] for s in self._steps])
+        dones = np.stack([s[2] for s in self._steps])
+        trunc = np.stack([s[3] for s in self._steps])
+        obs = _obs_to_torch(obs_np, space, (T, N), dev, untr)
+        next_obs = _obs_to_torch(nxt, space, (T, N), dev, untr)
+        truncated = torch.as_tensor(trunc, device=dev)
+        terminated = torch.as_tensor(dones, device=dev) & ~truncated
+        self._stream_next = stream_next
+        return TransitionBatch(
+            obs=obs,
+            action=_actions_to_torch(actions, self.model.action_space, (T, N), dev),
+            reward=torch.as_tensor(rewards, device=dev),
+            next_obs=next_obs,
+            terminated=terminated,
+            truncated=truncated,
+        )
+
+    def _recompute(self, reward: torch.Tensor, buffer) -> None:
+        """add_to_reward / replace_reward: edit the buffer's rewards and recompute GAE with SB3's code."""
+        r = (self.coef * reward).cpu().numpy().astype(np.float32)
+        if self.mode == "add_to_reward":
+            buffer.rewards += r
+        else:
+            env_rewards = np.stack([s[1] for s in self._steps])
+            bootstrap = buffer.rewards - env_rewards  # gamma * V(terminal_obs) on truncated steps, else 0
+            buffer.rewards[...] = r + bootstrap
+        buffer.compute_returns_and_advantage(last_values=self.locals["values"], dones=self.locals["dones"])
+
+    def _separate_value(self, batch: TransitionBatch, reward: torch.Tensor, buffer) -> dict[str, float]:
+        """Intrinsic critic + GAE; adds ``int_coef * A_int`` to the buffer's advantages."""
+        assert self.critic is not None and self.critic_optim is not None
+        T, N = reward.shape
+        lam = float(self.model.gae_lambda if self.lam_int is None else self.lam_int)
+        critic = self.critic
+        with torch.no_grad():
+            values = critic(_flat_obs(batch.obs, 2)).reshape(T, N)
+            if self.episodic:
+                next_values = critic(_flat_obs(batch.next_obs, 2)).reshape(T, N)
+                terminated, done = batch.terminated, batch.done
+            else:
+                next_values = critic(_flat_obs(self._stream_next, 2)).reshape(T, N)
+                terminated = done = torch.zeros_like(batch.terminated)
+            adv = intrinsic_gae(reward, values, next_values, terminated, done, self.gamma_int, lam)
+            returns = adv + values
+        self._stream_next = None
+        # train the critic on the rollout's intrinsic returns
+        flat_obs = _flat_obs(batch.obs, 2)
+        flat_ret = returns.reshape(-1)
+        n = flat_ret.shape[0]
+        bs = min(self.critic_batch_size, n)
+        losses = []
+        for _ in range(self.critic_epochs):
+            perm = torch.randperm(n, device=self.device, generator=self._generator)
+            for start in range(0, n, bs):
+                idx = perm[start : start + bs]
+                loss = (critic(_index_obs(flat_obs, idx)) - flat_ret[idx]).pow(2).mean()
+                self.critic_optim.zero_grad(set_to_none=True)
+                loss.backward()
+                self.critic_optim.step()
+                losses.append(loss.detach())
+        self.last_int_advantages = adv
+        adv_np = adv.cpu().numpy().astype(np.float32)
+        if self.ext_coef != 1.0:
+            buffer.advantages *= self.ext_coef
+        buffer.advantages += self.int_coef * adv_np
+        var_ret = returns.var()
+        explained = 1.0 - (returns - values).var() / var_ret if float(var_ret) > 0 else torch.zeros(())
+        return {
+            "adv_int_mean": float(adv.mean()),
+            "adv_int_std": float(adv.std()) if adv.numel() > 1 else 0.0,
+            "value_int_mean": float(values.mean()),
+            "critic_loss": float(torch.stack(losses).mean()) if losses else 0.0,
+            "critic_explained_variance": float(explained),
+        }
+
+
+# ---------------------------------------------------------------------------------------------- wrapper
+class RewardModuleVecEnvWrapper(VecEnvWrapper):
+    """Adds a reward module's reward to a ``VecEnv``'s rewards at step time (any SB3 algorithm).
+
+    Each step builds a ``[1, N]`` :class:`~rlcore.batch.TransitionBatch` (previous obs, action, env
+    reward, true next obs with ``terminal_observation`` for finished envs, terminated, truncated),
+    scores it, and returns ``env_reward + coef * r`` (``mode="add_to_reward"``, default for intrinsic
+    modules) or ``coef * r`` (``mode="replace_reward"``, default otherwise). Every ``update_every``
+    steps ``module.update`` is called on the buffered ``[update_every, N]`` batch. Box and Dict
+    observations are supported.
+
+    Args:
+        venv: the vectorised env (e.g. :class:`~rlcore.adapters.sb3.SB3VecEnv`).
+        module: the reward module.
+        coef: scale of the module's reward.
+        mode: ``"add_to_reward"`` or ``"replace_reward"``.
+        normalize: divide by the running std of the reward's discounted returns (default as in
+            :class:`RewardModuleCallback`); ``gamma`` is that return's discount.
+        update_every: steps (per env) between ``module.update`` calls; 0 never updates.
+        device: where batches live; default the module's device.
+        info_all_envs: also write ``extrinsic_reward``/``intrinsic_reward`` into the infos of envs that
+            did not finish (finished envs always get them); costs a dict per env and step.
+        name: name for errors (default ``module.name`` or the class name).
+
+    ``last_metrics`` holds the metrics of the latest ``module.update``; ``last_bonus`` the latest
+    float32[N] reward of the module (after normalisation, before ``coef``).
+    """
+
+    def __init__(self, venv: VecEnv, module: RewardModule, coef: float = 1.0, mode: Optional[str] = None,
+                 normalize: Optional[bool] = None, gamma: float = 0.99, update_every: int = 128,
+                 device: Optional[torch.device | str] = None, info_all_envs: bool = False,
+                 name: Optional[str] = None) -> None:
+        super().__init__(venv)
+        self.module = module
+        intrinsic = bool(getattr(module, "intrinsic", True))
+        self.mode = _check_mode(mode or ("add_to_reward" if intrinsic else "replace_reward"),
+                                ("add_to_reward", "replace_reward"))
+        self.coef = float(coef)
+        self.normalize = _default_normalize(module) if normalize is None else bool(normalize)
+        self.update_every = int(update_every)
+        self.device = torch.device(device) if device is not None else module_device(module)
+        self.info_all_envs = bool(info_all_envs)
+        self.name = name or module_name(module)
+        self.normalizer = DiscountedReturnNormalizer(gamma).to(self.device) if self.normalize else None
+        self.last_metrics: dict[str, float] = {}
+        self.last_bonus: Optional[np.ndarray] = None
+        self._last_obs: Optional[VecEnvObs] = None
+        self._actions: Optional[np.ndarray] = None
+        self._pending: list[TransitionBatch] = []
+
+    def reset(self) -> VecEnvObs:
+        obs = self.venv.reset()
+        self._last_obs = _copy_obs(obs)
+        self.module.reset(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.array(actions, copy=True)
+        self.venv.step_async(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        if self._last_obs is None or self._actions is None:
+            raise RuntimeError("RewardModuleVecEnvWrapper: call reset() and step_async() before step_wait()")
+        N, dev, space = self.num_envs, self.device, self.observation_space
+        dones = np.asarray(dones, dtype=bool)
+        trunc = _truncated_flags(dones, infos)
+        done_idx = np.flatnonzero(dones)
+        next_obs = _copy_obs(obs)
+        if done_idx.size:
+            _patch_terminal(next_obs, infos, done_idx)
+        truncated = torch.as_tensor(trunc, device=dev).reshape(1, N)
+        terminated = torch.as_tensor(dones, device=dev).reshape(1, N) & ~truncated
+        env_rewards = np.asarray(rewards, dtype=np.float32)
+        batch = TransitionBatch(
+            obs=_obs_to_torch(self._last_obs, space, (1, N), dev),
+            action=_actions_to_torch(self._actions, self.action_space, (1, N), dev),
+            reward=torch.as_tensor(env_rewards, device=dev).reshape(1, N),
+            next_obs=_obs_to_torch(next_obs, space, (1, N), dev),
+            terminated=terminated,
+            truncated=truncated,
+        )
+        with torch.no_grad():
+            r = self.module.compute(batch)
+        if r.shape != batch.batch_shape:
+            raise ValueError(f"reward module '{self.name}' returned shape {tuple(r.shape)}, expected {(1, N)}")
+        r = r.float()
+        if self.normalizer is not None:
+            # checked before normalising so the normaliser's statistics never absorb NaN
+            check_finite(r, self.name)
+            r = self.normalizer(r, batch.done)
+        bonus = r.reshape(N).cpu().numpy()  # the one device->host copy of the step
+        if self.normalizer is None and not np.isfinite(bonus).all():
+            check_finite(torch.from_numpy(bonus), self.name)
+        self.last_bonus = bonus
+        scaled = (self.coef * bonus).astype(np.float32)
+        new_rewards = env_rewards + scaled if self.mode == "add_to_reward" else scaled
+        if self.info_all_envs:
+            for i in range(N):
+                infos[i] = dict(infos[i])  # infos may share one empty dict between envs
+                infos[i]["extrinsic_reward"] = float(env_rewards[i])
+                infos[i]["intrinsic_reward"] = float(scaled[i])
+        else:
+            for i in done_idx.tolist():
+                infos[i]["extrinsic_reward"] = float(env_rewards[i])
+                infos[i]["intrinsic_reward"] = float(scaled[i])
+        self._last_obs = _copy_obs(obs)
+        self._actions = None
+        if self.update_every > 0:
+            self._pending.append(batch)
+            if len(self._pending) >= self.update_every:
+                self._update()
+        return obs, new_rewards, dones, infos
+
+    def state_dict(self) -> dict:
+        """The wrapper's own state (normaliser); the module saves itself."""
+        return {"normalizer": self.normalizer.state_dict()} if self.normalizer is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.normalizer is not None and "normalizer" in state:
+            self.normalizer.load_state_dict(state["normalizer"])
+
+    def _update(self) -> None:
+        steps, self._pending = self._pending, []
+        batch = _cat_batches(steps)
+        self.last_metrics = {k: float(v) for k, v in (self.module.update(batch) or {}).items()}
+
+
+def _cat_batches(steps: list[TransitionBatch]) -> TransitionBatch:
+    """Concatenate ``[1, N]`` batches along time into one ``[T, N]`` batch."""
+    def cat(get):
+        first = get(steps[0])
+        if first is None:
+            return None
+        if isinstance(first, dict):
+            return {k: torch.cat([get(s)[k] for s in steps], 0) for k in first}
+        return torch.cat([get(s) for s in steps], 0)
+
+    return TransitionBatch(
+        obs=cat(lambda b: b.obs), action=cat(lambda b: b.action), reward=cat(lambda b: b.reward),
+        next_obs=cat(lambda b: b.next_obs), terminated=cat(lambda b: b.terminated),
+        truncated=cat(lambda b: b.truncated),
+    )
