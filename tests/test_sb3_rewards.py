@@ -6,11 +6,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from stable_baselines3 import A2C, DQN, PPO
+from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
-from toy_envs import ChainEnv
+from toy_envs import ChainEnv, PointEnv
 
 from rlcore.adapters.sb3 import SB3VecEnv
 from rlcore.adapters.sb3_rewards import RewardModuleCallback, RewardModuleVecEnvWrapper, intrinsic_gae
@@ -371,6 +371,48 @@ def test_dqn_runs_with_the_wrapper():
     assert len(module.updates) == 5 and module.updates[0].batch_shape == (8, 4)
     assert float(module.counts.sum()) == 160
     assert "visits" in venv.last_metrics
+
+
+class EpisodicChainCount(ChainCount):
+    episodic, name = True, "episodic_count"
+
+
+def test_separate_value_with_an_episodic_module():
+    module = EpisodicChainCount(5)
+    cb = RewardModuleCallback(module)
+    assert cb.episodic
+    PPO("MlpPolicy", chain_venv(max_steps=4), **PPO_KW).learn(64, callback=cb)
+    adv = cb.last_int_advantages
+    assert adv.shape == (16, 4) and bool(torch.isfinite(adv).all()) and bool(cb.last_batch.truncated.any())
+
+
+class ActionMagnitude(RewardModule):
+    """Box-action module: ``|a|`` of the executed (clipped) action."""
+
+    name = "action_magnitude"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.updates: list[TransitionBatch] = []
+
+    def compute(self, batch: TransitionBatch) -> torch.Tensor:
+        assert batch.action.dtype == torch.float32 and batch.action.shape[-1] == 1
+        return batch.action.abs().squeeze(-1)
+
+    def update(self, batch: TransitionBatch) -> dict[str, float]:
+        self.updates.append(batch)
+        return {}
+
+
+def test_sac_runs_with_the_wrapper_on_box_actions():
+    module = ActionMagnitude()
+    venv = RewardModuleVecEnvWrapper(SB3VecEnv(PointEnv(num_envs=2)), module, coef=0.5, normalize=False,
+                                     update_every=10)
+    model = SAC("MlpPolicy", venv, learning_starts=10, batch_size=16, buffer_size=200, seed=0, device="cpu",
+                policy_kwargs=dict(net_arch=[16]))
+    model.learn(total_timesteps=40)
+    assert len(module.updates) == 2 and module.updates[0].action.shape == (10, 2, 1)
+    assert venv.last_bonus.shape == (2,)
 
 
 # ---------------------------------------------------------------------------------------------- CUDA
