@@ -5,7 +5,8 @@
     >>> obs, info = env.reset(seed=0)
     >>> obs, reward, terminated, truncated, info = env.step(torch.randint(0, 7, (64,)))
 
-See ``docs/minigrid.md`` for conventions and the list of supported ids.
+See ``docs/minigrid.md`` for conventions, observation options and the list of supported ids;
+``envs.minigrid.render`` writes frames to GIFs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def make(env_id: str, num_envs: int, device: str | torch.device = "cpu", seed: i
     """Create ``num_envs`` batched copies of the Farama MiniGrid task ``env_id`` on ``device``.
 
     Raises ``ValueError`` (listing :data:`SUPPORTED_IDS`) for an unknown id. Extra keyword arguments
-    go to :class:`BatchedMiniGrid` (e.g. ``validate_actions``).
+    go to :class:`BatchedMiniGrid` (e.g. ``validate_actions``, ``reset_mode``, ``obs_mode="full"`` for
+    Farama ``FullyObsWrapper``-style whole-grid images).
     """
     return BatchedMiniGrid(get_spec(env_id), num_envs, device=device, seed=seed, **kwargs)
 

@@ -10,7 +10,9 @@ Conventions (see ``docs/minigrid.md``):
 * ``contains``: ``uint8[N, H, W, 3]`` what a box at that cell holds (``(1, 0, 0)`` = nothing), and
   ``carrying_contains``: ``uint8[N, 3]`` what a carried box holds. Only tasks with boxes use them.
 * observation ``image``: ``uint8[N, 7, 7, 3]`` indexed ``[n, vx, vy]`` exactly like Farama's
-  ``gen_obs()["image"]`` (``vy = 6`` is the agent's row, ``vx = 3`` its column).
+  ``gen_obs()["image"]`` (``vy = 6`` is the agent's row, ``vx = 3`` its column); with
+  ``obs_mode="full"``, ``uint8[N, W, H, 3]`` indexed ``[n, x, y]`` exactly like Farama's
+  ``minigrid.wrappers.FullyObsWrapper`` (the whole grid, the agent drawn as ``(AGENT, RED, dir)``).
 """
 
 from __future__ import annotations
@@ -96,10 +98,17 @@ class BatchedMiniGrid(BatchedEnv):
             ``nonzero``, which needs the values on the host): on CPU nothing has to cross a device
             boundary and it is about twice as fast. ``"auto"`` (default) picks ``"index"`` on CPU and
             ``"where"`` elsewhere.
+        obs_mode: what ``obs["image"]`` holds. ``"partial"`` (default): the agent's 7x7 view,
+            ``uint8[N, 7, 7, 3]``, as Farama's ``gen_obs()``. ``"full"``: the whole grid,
+            ``uint8[N, W, H, 3]`` indexed ``[n, x, y]``, with the agent's cell drawn as
+            ``(OBJECT_TO_IDX["agent"], COLOR_TO_IDX["red"], agent_dir)``, as Farama's
+            ``minigrid.wrappers.FullyObsWrapper``. ``direction`` and ``mission`` are the same in both.
     """
 
+    OBS_MODES = ("partial", "full")
+
     def __init__(self, spec: TaskSpec, num_envs: int, device: str | torch.device = "cpu", seed: int | None = None,
-                 validate_actions: bool | None = None, reset_mode: str = "auto"):
+                 validate_actions: bool | None = None, reset_mode: str = "auto", obs_mode: str = "partial"):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.spec = spec
@@ -114,11 +123,15 @@ class BatchedMiniGrid(BatchedEnv):
         if reset_mode not in ("auto", "where", "index"):
             raise ValueError(f"reset_mode must be 'auto', 'where' or 'index', got {reset_mode!r}")
         self.reset_mode = ("index" if self.device.type == "cpu" else "where") if reset_mode == "auto" else reset_mode
+        if obs_mode not in self.OBS_MODES:
+            raise ValueError(f"obs_mode must be one of {self.OBS_MODES}, got {obs_mode!r}")
+        self.obs_mode = obs_mode
 
         self.num_actions = spec.num_actions
         self.single_action_space = gym.spaces.Discrete(self.num_actions)
+        image_shape = (VIEW, VIEW, 3) if obs_mode == "partial" else (self.width, self.height, 3)
         self.single_observation_space = gym.spaces.Dict({
-            "image": gym.spaces.Box(low=0, high=255, shape=(VIEW, VIEW, 3), dtype=np.uint8),
+            "image": gym.spaces.Box(low=0, high=255, shape=image_shape, dtype=np.uint8),
             "direction": gym.spaces.Discrete(4),
             "mission": gym.spaces.Discrete(len(self.missions)),
         })
@@ -134,6 +147,7 @@ class BatchedMiniGrid(BatchedEnv):
         self._zero_f = torch.zeros((), dtype=torch.float32, device=dev)
         self._zero_u8 = torch.zeros((), dtype=torch.uint8, device=dev)
         self._init_bits = torch.tensor([1 << (VIEW // 2)], dtype=torch.int64, device=dev)
+        self._agent_type_color = torch.tensor([C.AGENT, C.RED], dtype=torch.uint8, device=dev)
 
         self._nbr = torch.tensor([(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], dtype=torch.int64, device=dev)
         self._obstacle_cell = C.cell_tensor((C.BALL, C.BLUE, 0), dev)
@@ -217,6 +231,8 @@ class BatchedMiniGrid(BatchedEnv):
 
     # ------------------------------------------------------------------ observation
     def _observe(self, st: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.obs_mode == "full":
+            return self._observe_full(st)
         grid, pos, d = st["grid"], st["agent_pos"], st["agent_dir"]
         n, H, W = grid.shape[0], self.height, self.width
         # flat grid indices of the 49 view cells: one table lookup per env (cells outside the grid
@@ -240,6 +256,31 @@ class BatchedMiniGrid(BatchedEnv):
             cells = torch.where(vis[..., None], cells, self._zero_u8)
         cells[:, VIEW // 2, VIEW - 1] = st["carrying"]
         return {"image": cells, "direction": d.clone(), "mission": st["mission"].clone()}
+
+    def _observe_full(self, st: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Farama's ``FullyObsWrapper`` image: ``grid`` transposed to ``[n, x, y]``, agent cell overwritten."""
+        grid, pos, d = st["grid"], st["agent_pos"], st["agent_dir"]
+        n = grid.shape[0]
+        img = grid.transpose(1, 2).clone(memory_format=torch.contiguous_format)  # [N, W, H, 3], a copy
+        agent = torch.cat([self._agent_type_color.expand(n, 2), d.to(torch.uint8).unsqueeze(1)], 1)
+        img[self._ar[:n], pos[:, 0], pos[:, 1]] = agent  # index_put: no host sync
+        return {"image": img, "direction": d.clone(), "mission": st["mission"].clone()}
+
+    def mission_strings(self, mission) -> list[str]:
+        """Mission texts of ``mission`` (``obs["mission"]``, an int64 tensor of indices into
+        ``self.missions`` on any device, a sequence of ints, or an observation dict).
+
+        Equal to Farama's ``env.mission`` for the same state. Host side (reads the indices back to the
+        host, a sync on accelerators): meant for logging, pictures and language-conditioned setups
+        that embed the vocabulary once, not for the stepping loop.
+        """
+        if isinstance(mission, dict):
+            mission = mission["mission"]
+        if isinstance(mission, torch.Tensor):
+            mission = mission.reshape(-1).tolist()
+        elif isinstance(mission, (int, np.integer)):
+            mission = [int(mission)]
+        return [self.missions[int(i)] for i in mission]
 
     # ------------------------------------------------------------------ API
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -448,10 +489,40 @@ class BatchedMiniGrid(BatchedEnv):
 
         return build_farama_env(self, int(index))
 
-    def render_rgb(self, index: int = 0, tile_size: int = 32, highlight: bool = True) -> np.ndarray:
-        """RGB frame ``uint8[H*tile, W*tile, 3]`` of env ``index`` drawn by Farama's renderer."""
-        fenv = self.to_minigrid(index)
-        return fenv.get_frame(highlight=highlight, tile_size=tile_size)
+    def _render_env(self):
+        """A Farama env kept for rendering, overwritten with a slot's state on each frame."""
+        fenv = getattr(self, "_farama_render_env", None)
+        if fenv is None:
+            from .farama import new_farama_env
+
+            fenv = self._farama_render_env = new_farama_env(self.env_id)
+        return fenv
+
+    def render_rgb(self, index: int = 0, tile_size: int = 32, highlight: bool = True,
+                   agent_pov: bool = False) -> np.ndarray:
+        """RGB frame ``uint8[H*tile, W*tile, 3]`` of env ``index`` drawn by Farama's renderer
+        (``agent_pov=True``: the agent's 7x7 view, ``uint8[7*tile, 7*tile, 3]``). Host side, not hot path."""
+        from .farama import build_farama_env
+
+        fenv = build_farama_env(self, int(index), fenv=self._render_env())
+        return fenv.get_frame(highlight=highlight, tile_size=tile_size, agent_pov=agent_pov)
+
+    def render_rgb_batch(self, indices=None, tile_size: int = 32, highlight: bool = True,
+                         agent_pov: bool = False) -> np.ndarray:
+        """RGB frames ``uint8[B, H*tile, W*tile, 3]`` of envs ``indices`` (default: all), as
+        :meth:`render_rgb` for each. Host side: one Farama render per env (about a millisecond each for
+        small grids at ``tile_size=32``), for pictures and videos, not the training loop."""
+        if indices is None:
+            indices = range(self.num_envs)
+        elif isinstance(indices, torch.Tensor):
+            indices = indices.reshape(-1).tolist()
+        elif isinstance(indices, (int, np.integer)):
+            indices = [int(indices)]
+        frames = [self.render_rgb(int(i), tile_size=tile_size, highlight=highlight, agent_pov=agent_pov)
+                  for i in indices]
+        if not frames:
+            raise ValueError("render_rgb_batch needs at least one index")
+        return np.stack(frames)
 
     def state_nbytes_per_env(self) -> int:
         """Bytes of state tensors per env."""

@@ -93,15 +93,27 @@ def extract_state(fenv, spec: TaskSpec, missions: list[str]) -> dict[str, np.nda
     return out
 
 
-def build_farama_env(env, index: int):
-    """A reset Farama env of ``env.env_id`` overwritten with the state of batch slot ``index``."""
+def new_farama_env(env_id: str):
+    """A reset, unwrapped Farama env of ``env_id``."""
     import gymnasium as gym
     import minigrid  # noqa: F401  (registers the ids)
+
+    fenv = gym.make(env_id).unwrapped
+    fenv.reset(seed=0)
+    return fenv
+
+
+def build_farama_env(env, index: int, fenv=None):
+    """A reset Farama env of ``env.env_id`` overwritten with the state of batch slot ``index``.
+
+    ``fenv``: a Farama env of the same task to overwrite instead of making a new one (rendering reuses
+    one env for every frame).
+    """
     from minigrid.core.grid import Grid
     from minigrid.core.world_object import WorldObj
 
-    fenv = gym.make(env.env_id).unwrapped
-    fenv.reset(seed=0)
+    if fenv is None:
+        fenv = new_farama_env(env.env_id)
     st = env.state
     g = st["grid"][index].cpu().numpy()
     grid, _ = Grid.decode(g.transpose(1, 0, 2).copy())
