@@ -67,7 +67,7 @@ class PPOConfig:
     normalize_advantage: bool = True
     target_kl: Optional[float] = None     # stop the epochs early when approx. KL exceeds it
     gamma_int: float = 0.99
-    ext_coef: float = 1.0
+    ext_coef: float = 2.0         # RND paper: extrinsic advantage weighted 2, intrinsic 1
     int_coef: float = 1.0
     adam_eps: float = 1e-5
 
