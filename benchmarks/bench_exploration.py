@@ -8,7 +8,16 @@ bootstrap 95% CI, and writes learning-curve plots.
 
     python benchmarks/bench_exploration.py run --name pilot --tasks MiniGrid-DoorKey-16x16-v0 \
         MiniGrid-KeyCorridorS3R3-v0 --rewards none e3b --seeds 0 --frames 2000000
+    python benchmarks/bench_exploration.py sb3 --name pilot --tasks MiniGrid-KeyCorridorS3R3-v0 --rewards e3b \
+        --seeds 0 --frames 2000000                     # the same bonus through SB3 PPO + RewardModuleCallback
     python benchmarks/bench_exploration.py report --name pilot
+
+``sb3`` trains SB3's PPO on the library's batched MiniGrid (``SB3VecEnv``, 64 envs) with the same
+MiniGrid network (``minigrid_policy_kwargs``), the same PPO shape (n_steps 128, 8 minibatches,
+4 epochs, lr 5e-4, entropy 0.01) and the bonus built from the same ``configs/reward/<name>.yaml``,
+applied through ``RewardModuleCallback`` (own intrinsic critic, advantages 2:1 as native PPO); its
+runs appear in the report as ``sb3:<reward>``, so the fps ratio to the native path is read off the
+same table.
 """
 
 from __future__ import annotations
@@ -37,6 +46,75 @@ def run(args: argparse.Namespace) -> None:
            "hydra.sweep.subdir=${run_name}", *args.overrides]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True)
+
+
+def run_sb3(args: argparse.Namespace) -> None:
+    import time
+
+    import torch
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+    from stable_baselines3 import PPO as SB3PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    import envs.minigrid as mg
+    from rlcore.adapters.sb3 import SB3VecEnv
+    from rlcore.adapters.sb3_policies import minigrid_policy_kwargs
+    from rlcore.adapters.sb3_rewards import RewardModuleCallback
+    from rlcore.evaluation import evaluate_policy
+
+    torch.set_num_threads(1)
+    for task in args.tasks:
+        for reward in args.rewards:
+            for seed in args.seeds:
+                out = RESULTS / args.name / f"sb3-{task}-{reward}-seed{seed}"
+                out.mkdir(parents=True, exist_ok=True)
+                env = mg.make(task, num_envs=64, seed=seed)
+                venv = SB3VecEnv(env)
+                model = SB3PPO("MultiInputPolicy", venv, n_steps=128, batch_size=64 * 128 // 8, n_epochs=4,
+                               learning_rate=5e-4, ent_coef=0.01, clip_range_vf=0.2, seed=seed, device="cpu",
+                               policy_kwargs=minigrid_policy_kwargs())
+                callbacks = []
+                if reward != "none":
+                    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
+                        cfg = compose(config_name="train", overrides=[f"reward={reward}"])
+                    module = instantiate(cfg.reward.module, observation_space=env.single_observation_space,
+                                         action_space=env.single_action_space, _convert_="all")
+                    callbacks.append(RewardModuleCallback(module, ext_coef=2.0, int_coef=1.0))
+                eval_env = mg.make(task, num_envs=64, seed=seed + 10_000)
+                rows: list[dict] = []
+
+                class Evaluate(BaseCallback):
+                    def __init__(self):
+                        super().__init__()
+                        self.next, self.seconds = args.eval_every, 0.0
+
+                    def _on_step(self) -> bool:
+                        if self.num_timesteps >= self.next:
+                            self.next += args.eval_every
+                            t0 = time.perf_counter()
+                            res = evaluate_policy(lambda o: torch.as_tensor(self.model.predict(
+                                {k: v.numpy() for k, v in o.items()})[0]), eval_env, seed=seed + 10_000)
+                            self.seconds += time.perf_counter() - t0
+                            rows.append({"time/timesteps": self.num_timesteps, "eval/success_rate": res["success_rate"]})
+                        return True
+
+                evaluator = Evaluate()
+                t0 = time.perf_counter()
+                model.learn(args.frames, callback=callbacks + [evaluator])
+                wall = time.perf_counter() - t0 - evaluator.seconds
+                final = evaluate_policy(lambda o: torch.as_tensor(model.predict({k: v.numpy() for k, v in o.items()})[0]),
+                                        eval_env, seed=seed + 10_000)
+                rows.append({"time/timesteps": model.num_timesteps, "eval/success_rate": final["success_rate"]})
+                with open(out / "progress.csv", "w", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=["time/timesteps", "eval/success_rate"])
+                    writer.writeheader()
+                    writer.writerows(rows)
+                summary = {"env_id": task, "reward": f"sb3:{reward}", "seed": seed, "total_timesteps": model.num_timesteps,
+                           "wall_time_s": wall, "fps": model.num_timesteps / wall,
+                           "eval_success_rate": final["success_rate"], "eval_return_mean": final["return_mean"]}
+                (out / "summary.json").write_text(json.dumps(summary, indent=2))
+                print(json.dumps(summary), flush=True)
 
 
 def _curve(progress: Path) -> tuple[list[int], list[float]]:
@@ -147,10 +225,17 @@ def main() -> None:
     r.add_argument("--eval-every", type=int, default=250_000)
     r.add_argument("--jobs", type=int, default=2)
     r.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
+    b = sub.add_parser("sb3")
+    b.add_argument("--name", required=True)
+    b.add_argument("--tasks", nargs="+", required=True)
+    b.add_argument("--rewards", nargs="+", default=["e3b"])
+    b.add_argument("--seeds", type=int, nargs="+", default=[0])
+    b.add_argument("--frames", type=int, default=2_000_000)
+    b.add_argument("--eval-every", type=int, default=250_000)
     q = sub.add_parser("report")
     q.add_argument("--name", required=True)
     args = p.parse_args()
-    run(args) if args.what == "run" else report(args)
+    {"run": run, "sb3": run_sb3, "report": report}[args.what](args)
 
 
 if __name__ == "__main__":
