@@ -17,13 +17,6 @@ HAS_CUDA = torch.cuda.is_available()
 HAS_MUJOCO = importlib.util.find_spec("mujoco") is not None
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small nets on a shared CPU: one intra-op thread avoids oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _np(x):

@@ -20,13 +20,6 @@ from rlcore.env import BatchedEnv
 HAS_CUDA = torch.cuda.is_available()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small nets on a shared CPU: one intra-op thread avoids oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class CountdownEnv(BatchedEnv):
