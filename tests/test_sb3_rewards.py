@@ -13,7 +13,8 @@ from torch import nn
 from toy_envs import ChainEnv, PointEnv
 
 from rlcore.adapters.sb3 import SB3VecEnv
-from rlcore.adapters.sb3_rewards import RewardModuleCallback, RewardModuleVecEnvWrapper, intrinsic_gae
+from rlcore.adapters.sb3_rewards import RewardModuleCallback, RewardModuleVecEnvWrapper
+from rlcore.rollout import compute_gae
 from rlcore.batch import TransitionBatch
 from rlcore.reward import NonFiniteRewardError, RewardModule
 
@@ -233,8 +234,8 @@ def test_intrinsic_gae_bootstraps_truncations_only():
     ones = torch.ones(3, 1)
     zeros = torch.zeros(3, 1)
     done = torch.tensor([[False], [True], [False]])
-    term = intrinsic_gae(zeros, ones, ones, done, done, gamma, lam)
-    trunc = intrinsic_gae(zeros, ones, ones, torch.zeros_like(done), done, gamma, lam)
+    term, _ = compute_gae(zeros, ones, ones, done, done, gamma, lam)
+    trunc, _ = compute_gae(zeros, ones, ones, torch.zeros_like(done), done, gamma, lam)
     assert torch.isclose(term[1, 0], torch.tensor(-1.0))  # no bootstrap after a termination
     assert torch.isclose(trunc[1, 0], torch.tensor(gamma - 1.0))  # V(terminal obs) bootstraps
     # the lambda-chain stops at the episode end in both cases

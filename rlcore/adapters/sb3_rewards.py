@@ -56,6 +56,7 @@ from torch import nn
 from rlcore.batch import TransitionBatch
 from rlcore.nets import make_encoder
 from rlcore.normalization import DiscountedReturnNormalizer
+from rlcore.rollout import compute_gae
 from rlcore.reward import RewardModule, check_finite
 from rlcore.tensors import Obs
 
@@ -63,7 +64,6 @@ __all__ = [
     "RewardModuleCallback",
     "RewardModuleVecEnvWrapper",
     "IntrinsicCritic",
-    "intrinsic_gae",
     "module_name",
     "module_device",
 ]
@@ -156,27 +156,6 @@ def _truncated_flags(dones: np.ndarray, infos: list[dict]) -> np.ndarray:
     for i in np.flatnonzero(dones).tolist():
         trunc[i] = bool(infos[i].get("TimeLimit.truncated", False))
     return trunc
-
-
-def intrinsic_gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
-                  terminated: torch.Tensor, done: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
-    """GAE(lambda) advantages, all tensors ``[T, N]``.
-
-    ``delta_t = r_t + gamma * V(s'_t) * (1 - terminated_t) - V(s_t)`` with ``s'_t`` the true next
-    observation, so a truncated step bootstraps from its terminal observation's value while a
-    terminated one does not; the lambda-chain is cut after every ``done`` step. For non-episodic
-    returns pass all-False ``terminated``/``done`` and the *stream* next observation's value (the
-    reset observation after an episode end), so returns run across episodes as in RND.
-    """
-    not_term = 1.0 - terminated.float()
-    not_done = 1.0 - done.float()
-    deltas = rewards + gamma * next_values * not_term - values
-    adv = torch.zeros_like(rewards)
-    last = torch.zeros_like(rewards[0])
-    for t in reversed(range(rewards.shape[0])):
-        last = deltas[t] + gamma * lam * not_done[t] * last
-        adv[t] = last
-    return adv
 
 
 class _FlattenAny(nn.Module):
@@ -490,7 +469,7 @@ class RewardModuleCallback(BaseCallback):
             else:
                 next_values = critic(_flat_obs(self._stream_next, 2)).reshape(T, N)
                 terminated = done = torch.zeros_like(batch.terminated)
-            adv = intrinsic_gae(reward, values, next_values, terminated, done, self.gamma_int, lam)
+            adv, _ = compute_gae(reward, values, next_values, terminated, done, self.gamma_int, lam)
             returns = adv + values
         self._stream_next = None
         # train the critic on the rollout's intrinsic returns
