@@ -17,6 +17,7 @@ Conventions (see ``docs/minigrid.md``):
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import gymnasium as gym
@@ -61,6 +62,30 @@ def _build_vis_table() -> torch.Tensor:
 
 
 _VIS_TABLE_CPU = _build_vis_table()
+
+
+def _build_vis_table_packed() -> torch.Tensor:
+    """``int32[128*128]``: :func:`_build_vis_table` with the next row's marks pre-multiplied by 128.
+
+    ``v & 127`` is the row's visibility mask and ``(v >> 7) & ~127`` the ``init_bits * 128`` base of the
+    next row's lookup, so one row of propagation is an ``&``, an ``+`` and a lookup.
+    """
+    t = _VIS_TABLE_CPU
+    return ((t & 127) | ((t >> 7) << 14)).to(torch.int32)
+
+
+_VIS_TABLE_PACKED_CPU = _build_vis_table_packed()
+
+
+def _build_vis_mask_table() -> torch.Tensor:
+    """``int32[128, 7]``: ``-1`` (all bits set) where bit ``vx`` of the row mask is set, else ``0``."""
+    b = torch.arange(128).view(128, 1)
+    return -((b >> torch.arange(VIEW).view(1, VIEW)) & 1).to(torch.int32)
+
+
+_VIS_MASK_TABLE_CPU = _build_vis_mask_table()
+#: the packed-int32 observation path reads cell bytes out of int32 words (byte 0 = type)
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 def _view_offsets() -> torch.Tensor:
@@ -147,6 +172,13 @@ class BatchedMiniGrid(BatchedEnv):
         self._zero_f = torch.zeros((), dtype=torch.float32, device=dev)
         self._zero_u8 = torch.zeros((), dtype=torch.uint8, device=dev)
         self._init_bits = torch.tensor([1 << (VIEW // 2)], dtype=torch.int64, device=dev)
+        self._vis_table_packed = _VIS_TABLE_PACKED_CPU.to(dev)
+        self._vis_mask_table = _VIS_MASK_TABLE_CPU.to(dev)
+        self._w7 = (2 ** torch.arange(VIEW, dtype=torch.uint8, device=dev)).view(1, VIEW, 1)
+        #: scratch tensors of the packed observation path for the full batch, reused every step (fresh
+        #: multi-megabyte allocations cost page faults on CPU): the packed grid uint8[N, H*W, 4] (byte 3
+        #: always 0), view indices, gathered words, row masks and masked words
+        self._obs_scratch: dict[str, torch.Tensor] | None = None
         self._agent_type_color = torch.tensor([C.AGENT, C.RED], dtype=torch.uint8, device=dev)
 
         self._nbr = torch.tensor([(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], dtype=torch.int64, device=dev)
@@ -233,6 +265,8 @@ class BatchedMiniGrid(BatchedEnv):
     def _observe(self, st: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.obs_mode == "full":
             return self._observe_full(st)
+        if not self.see_through_walls and _LITTLE_ENDIAN:
+            return self._observe_packed(st)
         grid, pos, d = st["grid"], st["agent_pos"], st["agent_dir"]
         n, H, W = grid.shape[0], self.height, self.width
         # flat grid indices of the 49 view cells: one table lookup per env (cells outside the grid
@@ -254,6 +288,50 @@ class BatchedMiniGrid(BatchedEnv):
             vbits = torch.stack(rows, 1) & 127  # [N, 7(vy)]
             vis = (vbits[:, None, :] & self._bit7[None, :, None]) != 0  # [N, 7(vx), 7(vy)]
             cells = torch.where(vis[..., None], cells, self._zero_u8)
+        cells[:, VIEW // 2, VIEW - 1] = st["carrying"]
+        return {"image": cells, "direction": d.clone(), "mission": st["mission"].clone()}
+
+    def _observe_packed(self, st: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Partial view with occlusion, the same result as the generic path of :meth:`_observe`, on
+        cells packed into int32 words (``type | colour << 8 | state << 16``): one int32 gather instead
+        of a 3-byte one, and the occlusion as a few whole-view ops plus one table lookup per view row."""
+        grid, pos, d = st["grid"], st["agent_pos"], st["agent_dir"]
+        n, H, W = grid.shape[0], self.height, self.width
+        key = (pos[:, 1] * W + pos[:, 0]) * 4 + d
+        sc = self._obs_scratch
+        if sc is None or sc["buf"].shape[0] != n:
+            dev = grid.device
+            sc = {"buf": torch.zeros(n, H * W, 4, dtype=torch.uint8, device=dev),
+                  "idx": torch.empty(n, VIEW * VIEW, dtype=torch.int64, device=dev),
+                  "v": torch.empty(n, VIEW * VIEW, dtype=torch.int32, device=dev),
+                  "mask": torch.empty(n * VIEW, VIEW, dtype=torch.int32, device=dev),
+                  "vm": torch.empty(n, VIEW, VIEW, dtype=torch.int32, device=dev)}
+            if n == self.num_envs:
+                self._obs_scratch = sc
+        idx = torch.index_select(self._view_idx, 0, key, out=sc["idx"])  # [N, 49] over (vx, vy)
+        buf = sc["buf"]
+        g3 = grid.view(n, H * W, 3)
+        for c in range(3):  # one strided copy per byte: much faster than a [..., :3] copy
+            buf[..., c].copy_(g3[..., c])
+        v = torch.gather(buf.view(torch.int32).view(n, H * W), 1, idx, out=sc["v"]).view(n, VIEW, VIEW)
+        # walls and closed/locked doors block the view (Farama's see_behind); doors are the only
+        # objects whose encoding has a non-zero state, and byte 3 is always 0, so a closed or locked
+        # door is exactly a word >= 1 << 16
+        opaque = ((v & 0xFF) == C.WALL) | (v >= 1 << 16)
+        tbits = 127 - (opaque.view(torch.uint8) * self._w7).sum(1, dtype=torch.int32)  # [N, 7(vy)] over vx
+        table = self._vis_table_packed
+        rows: list[torch.Tensor] = [tbits] * VIEW
+        r = table.index_select(0, tbits[:, VIEW - 1] + (1 << (VIEW // 2)) * 128)
+        rows[VIEW - 1] = r
+        for vy in range(VIEW - 2, -1, -1):
+            r = table.index_select(0, ((r >> 7) & ~127) + tbits[:, vy])
+            rows[vy] = r
+        vbits = (torch.stack(rows, 1) & 127).long()  # [N, 7(vy)]
+        mask = torch.index_select(self._vis_mask_table, 0, vbits.view(-1), out=sc["mask"]).view(n, VIEW, VIEW)
+        vb = torch.bitwise_and(v, mask.transpose(1, 2), out=sc["vm"]).view(torch.uint8).view(n, VIEW, VIEW, 4)
+        cells = torch.empty(n, VIEW, VIEW, 3, dtype=torch.uint8, device=grid.device)
+        for c in range(3):
+            cells[..., c].copy_(vb[..., c])
         cells[:, VIEW // 2, VIEW - 1] = st["carrying"]
         return {"image": cells, "direction": d.clone(), "mission": st["mission"].clone()}
 
