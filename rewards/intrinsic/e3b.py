@@ -12,7 +12,10 @@ before in the episode scores exactly ``1 / (lambda + n)``.
 
 Deviations, stated: the episode's first observation (after reset) is not added to ``C`` — only the
 states reached by steps are; features are recomputed with the current embedding at scoring time,
-as in the paper's implementation.
+as in the paper's implementation; with ``normalize_features=True`` (the default here) ``phi`` is
+scaled to unit length before scoring, so the bonus of a new state is at most ``1 / lambda`` and
+measures novelty rather than the embedding's norm (unnormalised inverse-dynamics features grew
+during training on MiniGrid and the raw bonus grew with them, from about 40 to over 600).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class E3B(IntrinsicBonus):
         lr, epochs, minibatch_size: inverse-dynamics training per rollout.
         embedding: optional fixed feature map ``obs -> float[B, d]`` replacing the learned one
             (e.g. one-hot state features in tests); it is not trained.
+        normalize_features: scale features to unit L2 norm before scoring (see the deviations).
     """
 
     name = "e3b"
@@ -42,11 +46,12 @@ class E3B(IntrinsicBonus):
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, embed_dim: int = 32,
                  ridge: float = 0.1, lr: float = 3e-4, epochs: int = 1, minibatch_size: int = 1024,
-                 embedding=None) -> None:
+                 embedding=None, normalize_features: bool = True) -> None:
         super().__init__(observation_space, action_space)
         if ridge <= 0:
             raise ValueError(f"bonus 'e3b': ridge must be > 0, got {ridge}")
         self.ridge = float(ridge)
+        self.normalize_features = bool(normalize_features)
         self.fixed_embedding = embedding
         self.embedding = None if embedding is not None else InverseDynamicsEmbedding(
             observation_space, action_space, embed_dim=embed_dim, owner="bonus 'e3b'", lr=lr, epochs=epochs,
@@ -55,7 +60,8 @@ class E3B(IntrinsicBonus):
         self.register_buffer("cov_inv", torch.zeros(0, embed_dim, embed_dim))
 
     def _features(self, obs) -> torch.Tensor:
-        return self.fixed_embedding(obs) if self.fixed_embedding is not None else self.embedding(obs)
+        phi = self.fixed_embedding(obs) if self.fixed_embedding is not None else self.embedding(obs)
+        return torch.nn.functional.normalize(phi, dim=-1) if self.normalize_features else phi
 
     def _ensure_memory(self, n: int, d: int, device: torch.device) -> None:
         if self.cov_inv.shape != (n, d, d) or self.cov_inv.device != device:
