@@ -46,13 +46,11 @@ import gymnasium as gym
 import torch
 
 from rewards.intrinsic.base import IntrinsicBonus
-from rewards.intrinsic.rnd import (ObsNormalizer, OptimizerState, bonus_metrics, check_unit_interval, feature_net,
-                                   flat_obs, minibatch_indices)
-from rlcore.batch import TransitionBatch
+from rewards.intrinsic.rnd import DistillationBonus, ObsNormalizer, check_unit_interval, feature_net, minibatch_indices
 from rlcore.tensors import Obs, obs_index
 
 
-class RDD(OptimizerState, IntrinsicBonus):
+class RDD(DistillationBonus, IntrinsicBonus):
     """Random Distribution Distillation bonus (global, non-episodic).
 
     Args:
@@ -112,14 +110,6 @@ class RDD(OptimizerState, IntrinsicBonus):
             sq = sq / std.pow(2)
         return sq.mean(-1)
 
-    @torch.no_grad()
-    def compute(self, batch: TransitionBatch) -> torch.Tensor:
-        lead = batch.reward.dim()
-        next_obs = flat_obs(batch.next_obs, lead)
-        self.obs_norm.update(next_obs)
-        bonus = self.novelty(next_obs).reshape(batch.batch_shape)
-        self._last_bonus = bonus
-        return bonus
 
     def fit(self, obs: Obs, epochs: Optional[int] = None) -> torch.Tensor:
         """Train the predictor on fresh target draws for a flat batch; returns the mean loss (tensor)."""
@@ -139,6 +129,3 @@ class RDD(OptimizerState, IntrinsicBonus):
                 steps += 1
         return total / max(steps, 1)
 
-    def update(self, batch: TransitionBatch) -> dict[str, float]:
-        loss = self.fit(flat_obs(batch.next_obs, batch.reward.dim()))
-        return {"loss": float(loss), **bonus_metrics(self._last_bonus)}

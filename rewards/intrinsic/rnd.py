@@ -137,6 +137,26 @@ class OptimizerState:
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
 
 
+class DistillationBonus(OptimizerState):
+    """Mixin for predictor-vs-target bonuses scored on ``next_obs`` (RND, RDD).
+
+    ``compute`` updates the observation statistics on the states reached, then scores them with the
+    subclass's ``novelty(obs)``; ``update`` trains the predictor with the subclass's ``fit(obs)``.
+    """
+
+    @torch.no_grad()
+    def compute(self, batch: TransitionBatch) -> torch.Tensor:
+        next_obs = flat_obs(batch.next_obs, batch.reward.dim())
+        self.obs_norm.update(next_obs)
+        bonus = self.novelty(next_obs).reshape(batch.batch_shape)
+        self._last_bonus = bonus
+        return bonus
+
+    def update(self, batch: TransitionBatch) -> dict[str, float]:
+        loss = self.fit(flat_obs(batch.next_obs, batch.reward.dim()))
+        return {"loss": float(loss), **bonus_metrics(self._last_bonus)}
+
+
 def minibatch_indices(n: int, proportion: float, minibatch_size: int, device: torch.device):
     """Indices of one epoch: a random ``proportion`` of ``range(n)``, cut into minibatches."""
     keep = max(1, int(round(n * proportion)))
@@ -153,7 +173,7 @@ def check_unit_interval(value: float, name: str, owner: str) -> float:
 # ---------------------------------------------------------------------------------------- RND
 
 
-class RND(OptimizerState, IntrinsicBonus):
+class RND(DistillationBonus, IntrinsicBonus):
     """Random Network Distillation bonus (global, non-episodic).
 
     Args:
@@ -200,14 +220,6 @@ class RND(OptimizerState, IntrinsicBonus):
         err = self.errors(obs)
         return err.mean(-1) if squared else err.sum(-1).sqrt()
 
-    @torch.no_grad()
-    def compute(self, batch: TransitionBatch) -> torch.Tensor:
-        lead = batch.reward.dim()
-        next_obs = flat_obs(batch.next_obs, lead)
-        self.obs_norm.update(next_obs)
-        bonus = self.novelty(next_obs).reshape(batch.batch_shape)
-        self._last_bonus = bonus
-        return bonus
 
     def fit(self, obs: Obs, epochs: Optional[int] = None) -> torch.Tensor:
         """Train the predictor on a flat observation batch; returns the mean loss (a tensor, no sync)."""
@@ -224,10 +236,6 @@ class RND(OptimizerState, IntrinsicBonus):
                 steps += 1
         return total / max(steps, 1)
 
-    def update(self, batch: TransitionBatch) -> dict[str, float]:
-        lead = batch.reward.dim()
-        loss = self.fit(flat_obs(batch.next_obs, lead))
-        return {"loss": float(loss), **bonus_metrics(self._last_bonus)}
 
 
 def bonus_metrics(bonus: Optional[torch.Tensor]) -> dict[str, float]:
