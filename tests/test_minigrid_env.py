@@ -272,7 +272,7 @@ def test_roomgrid_agent_pos_dir_and_colors_match_farama(env_id):
         fenv.reset(seed=70_000 + s)
         theirs[(tuple(int(v) for v in fenv.agent_pos), int(fenv.agent_dir))] += 1
         theirs_m[env.missions.index(fenv.mission)] += 1
-    assert set(ours) == set(theirs) or set(ours) >= set(theirs)
+    assert set(ours) >= set(theirs)
     assert all(p in theirs or ours[p] < 0.002 * env.num_envs for p in ours)
     assert _tv(ours, theirs) < 1.2 * np.sqrt(len(theirs) / m) / 2 + 0.03
     assert _tv(ours_m, theirs_m) < 0.08

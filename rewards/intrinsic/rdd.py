@@ -46,8 +46,8 @@ import gymnasium as gym
 import torch
 
 from rewards.intrinsic.base import IntrinsicBonus
-from rewards.intrinsic.rnd import DistillationBonus, ObsNormalizer, check_unit_interval, feature_net, minibatch_indices
-from rlcore.tensors import Obs, obs_index
+from rewards.intrinsic.rnd import DistillationBonus, ObsNormalizer, check_unit_interval, feature_net
+from rlcore.tensors import Obs
 
 
 class RDD(DistillationBonus, IntrinsicBonus):
@@ -110,22 +110,10 @@ class RDD(DistillationBonus, IntrinsicBonus):
             sq = sq / std.pow(2)
         return sq.mean(-1)
 
-
-    def fit(self, obs: Obs, epochs: Optional[int] = None) -> torch.Tensor:
-        """Train the predictor on fresh target draws for a flat batch; returns the mean loss (tensor)."""
-        n = next(iter(obs.values())).shape[0] if isinstance(obs, dict) else obs.shape[0]
-        device = next(self.predictor.parameters()).device
-        total, steps = torch.zeros((), device=device), 0
-        for _ in range(self.epochs if epochs is None else epochs):
-            for idx in minibatch_indices(n, self.update_proportion, self.minibatch_size, device):
-                x = self.obs_norm(obs_index(obs, idx))
-                mu, std = self.target_distribution(x)
-                sample = mu + std * torch.randn_like(mu)          # a new draw every time s is used
-                loss = (self.predictor(x) - sample).pow(2).mean()
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                total += loss.detach()
-                steps += 1
-        return total / max(steps, 1)
+    def distillation_loss(self, obs: Obs) -> torch.Tensor:
+        """Predictor loss on a flat minibatch: squared error to a fresh draw of the target distribution."""
+        x = self.obs_norm(obs)
+        mu, std = self.target_distribution(x)
+        sample = mu + std * torch.randn_like(mu)          # a new draw every time s is used
+        return (self.predictor(x) - sample).pow(2).mean()
 

@@ -141,7 +141,8 @@ class DistillationBonus(OptimizerState):
     """Mixin for predictor-vs-target bonuses scored on ``next_obs`` (RND, RDD).
 
     ``compute`` updates the observation statistics on the states reached, then scores them with the
-    subclass's ``novelty(obs)``; ``update`` trains the predictor with the subclass's ``fit(obs)``.
+    subclass's ``novelty(obs)``; ``update`` trains the predictor on them with the subclass's
+    ``distillation_loss(obs)``.
     """
 
     @torch.no_grad()
@@ -155,6 +156,23 @@ class DistillationBonus(OptimizerState):
     def update(self, batch: TransitionBatch) -> dict[str, float]:
         loss = self.fit(flat_obs(batch.next_obs, batch.reward.dim()))
         return {"loss": float(loss), **bonus_metrics(self._last_bonus)}
+
+    def fit(self, obs: Obs, epochs: Optional[int] = None) -> torch.Tensor:
+        """Train the predictor on a flat observation batch (a random ``update_proportion`` of it per
+        epoch, in minibatches) with the subclass's ``distillation_loss``; returns the mean loss (a
+        tensor, no sync)."""
+        n = next(iter(obs.values())).shape[0] if isinstance(obs, dict) else obs.shape[0]
+        device = next(self.predictor.parameters()).device
+        total, steps = torch.zeros((), device=device), 0
+        for _ in range(self.epochs if epochs is None else epochs):
+            for idx in minibatch_indices(n, self.update_proportion, self.minibatch_size, device):
+                loss = self.distillation_loss(obs_index(obs, idx))
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                total += loss.detach()
+                steps += 1
+        return total / max(steps, 1)
 
 
 def minibatch_indices(n: int, proportion: float, minibatch_size: int, device: torch.device):
@@ -220,22 +238,9 @@ class RND(DistillationBonus, IntrinsicBonus):
         err = self.errors(obs)
         return err.mean(-1) if squared else err.sum(-1).sqrt()
 
-
-    def fit(self, obs: Obs, epochs: Optional[int] = None) -> torch.Tensor:
-        """Train the predictor on a flat observation batch; returns the mean loss (a tensor, no sync)."""
-        n = next(iter(obs.values())).shape[0] if isinstance(obs, dict) else obs.shape[0]
-        device = next(self.predictor.parameters()).device
-        total, steps = torch.zeros((), device=device), 0
-        for _ in range(self.epochs if epochs is None else epochs):
-            for idx in minibatch_indices(n, self.update_proportion, self.minibatch_size, device):
-                loss = self.errors(obs_index(obs, idx)).mean()
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                total += loss.detach()
-                steps += 1
-        return total / max(steps, 1)
-
+    def distillation_loss(self, obs: Obs) -> torch.Tensor:
+        """Predictor loss on a flat minibatch: mean squared error to the fixed target."""
+        return self.errors(obs).mean()
 
 
 def bonus_metrics(bonus: Optional[torch.Tensor]) -> dict[str, float]:
