@@ -9,6 +9,7 @@ import torch
 
 from rewards.intrinsic.combine import IntrinsicReward
 from rewards.intrinsic.e3b import E3B
+from rewards.intrinsic.episodic_counts import EpisodicCountBonus
 from rewards.intrinsic.ngu import NGUEpisodic
 from rlcore.batch import TransitionBatch
 from rlcore.reward import NonFiniteRewardError, RewardModule
@@ -45,6 +46,31 @@ def test_e3b_resets_only_envs_whose_episode_ended():
     assert torch.allclose(b[2], torch.tensor([1 / 0.1, 1 / 2.1]), rtol=1e-5)
     bonus.reset(torch.tensor([False, True]))
     assert torch.allclose(bonus.compute(chain_batch([[2, 2]]))[0], torch.tensor([1 / 1.1, 1 / 0.1]), rtol=1e-5)
+
+
+def test_episodic_counts_follow_inverse_sqrt_and_reset_per_env():
+    bonus = EpisodicCountBonus(OBS, ACT, beta=1.0, hash_mode="exact")
+    # chain_batch's obs are next_obs rolled by one step, so both envs start where they end: env 0 in
+    # state 2, env 1 in state 3; the start counts as the first visit. Env 0's episode ends at step 2,
+    # so step 3 starts a new episode in state 2 (obs[3] = next_obs[2]) and reaching 2 is its 2nd visit.
+    b = bonus.compute(chain_batch([[2, 3], [2, 4], [2, 3], [2, 3]], done=[[False] * 2, [False] * 2, [True, False], [False] * 2]))
+    r = [0.0] + [1 / math.sqrt(n) for n in range(1, 5)]
+    expected = torch.tensor([[r[2], r[2]], [r[3], r[1]], [r[4], r[3]], [r[2], r[4]]])
+    assert torch.allclose(b, expected, rtol=1e-6)
+    # reset(mask) clears only env 1; env 0 keeps its episode (state 2 seen twice since the reset)
+    bonus.reset(torch.tensor([False, True]))
+    b = bonus.compute(chain_batch([[2, 3]]))
+    assert torch.allclose(b[0], torch.tensor([1 / math.sqrt(3), 1 / math.sqrt(2)]), rtol=1e-6)
+
+
+def test_episodic_counts_capacity_overwrites_the_oldest_state_and_round_trips():
+    bonus = EpisodicCountBonus(OBS, ACT, hash_mode="exact", capacity=2)
+    bonus.compute(chain_batch([[1], [2], [1]]))           # start 0 fills the ring with {start, 1}, then 2 replaces start
+    state = bonus.state_dict()
+    clone = EpisodicCountBonus(OBS, ACT, hash_mode="exact", capacity=2)
+    clone.load_state_dict(state)
+    assert torch.equal(clone.memory.keys, bonus.memory.keys) and torch.equal(clone.memory.fill, bonus.memory.fill)
+    assert torch.equal(clone.compute(chain_batch([[2]])), bonus.compute(chain_batch([[2]])))
 
 
 def test_e3b_learned_embedding_trains_and_round_trips():

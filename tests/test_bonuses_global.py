@@ -346,7 +346,7 @@ def test_noveld_memory_ring_and_state_keys(minigrid_batch):
     env, batch = minigrid_batch
     bonus = NovelD(env.single_observation_space, ACT, **SMALL, capacity=2, state_keys=["agent_pos"])
     out = bonus.compute(batch)
-    assert out.shape == batch.batch_shape and bonus.memory.shape == (4, 2)
+    assert out.shape == batch.batch_shape and bonus.memory.keys.shape == (4, 2)
 
 
 # --------------------------------------------------------------------------------- integration

@@ -9,12 +9,12 @@ with ``N`` the RND novelty (the L2 norm of the predictor's error, as in the pape
 ``s'`` in the current episode (the "episodic restriction on intrinsic reward": only the first visit
 of a state in an episode is rewarded).
 
-Episodic memory: per env a ring of ``capacity`` hashed states (``int64[N, capacity]``) with a fill
-counter ``int64[N]``; at each step of the ``[T, N]`` rollout all envs are checked at once (one
-batched comparison against their memories) and the reached state is inserted where it was new. The
-memory of env ``i`` is cleared right after a step where ``batch.done[t, i]`` (only that env), and by
-``reset(mask)``. The first observation of an episode (``batch.obs`` at the step where the env's
-memory is empty) is inserted too, so returning to the start state is not a first visit. States are
+Episodic memory: :class:`rewards.intrinsic.episodic_memory.EpisodicCounts`, a padded per-env ring of
+hashed states with their counts; at each step of the ``[T, N]`` rollout all envs are checked at once
+(one batched comparison against their memories). The memory of env ``i`` is cleared right after a
+step where ``batch.done[t, i]`` (only that env), and by ``reset(mask)``. The first observation of an
+episode (``batch.obs`` at the step where the env's memory is empty) is counted too, so returning to
+the start state is not a first visit. States are
 hashed as in ``rewards.intrinsic.counts`` (exact for symbolic observations, SimHash for float Box
 observations, or privileged ``state_keys``).
 
@@ -33,6 +33,7 @@ import gymnasium as gym
 import torch
 
 from rewards.intrinsic.base import IntrinsicBonus
+from rewards.intrinsic.episodic_memory import EpisodicCounts, episodic_counts_of
 from rewards.intrinsic.hashing import StateKeyer
 from rewards.intrinsic.rnd import RND, bonus_metrics, cat_obs, check_obs_space, flat_obs
 from rlcore.batch import TransitionBatch
@@ -69,56 +70,16 @@ class NovelD(IntrinsicBonus):
                        update_proportion=update_proportion, normalize_obs=normalize_obs, obs_clip=obs_clip)
         self.keyer = StateKeyer(observation_space, owner, mode=hash_mode, k=simhash_bits, state_keys=state_keys)
         self.alpha, self.capacity, self.episodic = float(alpha), int(capacity), bool(episodic)
-        self.register_buffer("memory", torch.zeros(0, self.capacity, dtype=torch.int64))
-        self.register_buffer("fill", torch.zeros(0, dtype=torch.int64))
+        self.memory = EpisodicCounts(self.capacity)
         self._last_bonus = None
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for key in ("memory", "fill"):  # per-env memory is sized by the batch it last saw
-            if prefix + key in state_dict:
-                setattr(self, key, torch.zeros_like(state_dict[prefix + key]))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def _ensure_memory(self, n: int, device: torch.device) -> None:
-        if self.fill.shape != (n,) or self.fill.device != device:
-            self.memory = torch.zeros(n, self.capacity, dtype=torch.int64, device=device)
-            self.fill = torch.zeros(n, dtype=torch.int64, device=device)
-
     def reset(self, mask: torch.Tensor) -> None:
-        if self.fill.shape[0] == mask.shape[0]:
-            self.fill = torch.where(mask.to(self.fill.device), torch.zeros_like(self.fill), self.fill)
-
-    def _insert(self, keys: torch.Tensor, where: torch.Tensor) -> None:
-        """Write ``keys[i]`` into env ``i``'s ring where ``where[i]``; advance its fill counter."""
-        rows = torch.arange(keys.shape[0], device=keys.device)
-        slot = self.fill % self.capacity
-        self.memory[rows, slot] = torch.where(where, keys, self.memory[rows, slot])
-        self.fill = self.fill + where.long()
+        self.memory.clear(mask)
 
     @torch.no_grad()
     def first_visits(self, batch: TransitionBatch) -> torch.Tensor:
         """``bool[T, N]`` (or ``[N]``): ``s'`` was not yet in the env's memory; advances the memory."""
-        lead = batch.reward.dim()
-        shape = batch.batch_shape
-        T, N = (shape[0], shape[1]) if lead == 2 else (1, shape[0])
-        next_keys = self.keyer(flat_obs(batch.next_obs, lead), batch.next_state, lead).reshape(T, N)
-        start_keys = None
-        if self.keyer.state_keys is None or batch.state is not None:
-            start_keys = self.keyer(flat_obs(batch.obs, lead), batch.state, lead).reshape(T, N)
-        done = batch.done.reshape(T, N)
-        self._ensure_memory(N, next_keys.device)
-        cols = torch.arange(self.capacity, device=next_keys.device)
-        first = torch.empty(T, N, dtype=torch.bool, device=next_keys.device)
-        for t in range(T):
-            if start_keys is not None:
-                self._insert(start_keys[t], self.fill == 0)            # the episode's first observation
-            k = next_keys[t]
-            valid = cols[None, :] < self.fill.clamp(max=self.capacity)[:, None]
-            new = ~((self.memory == k[:, None]) & valid).any(dim=1)    # [N], all envs in one comparison
-            first[t] = new
-            self._insert(k, new)
-            self.fill = torch.where(done[t], torch.zeros_like(self.fill), self.fill)
-        return first.reshape(shape)
+        return episodic_counts_of(self.memory, self.keyer, batch) == 1
 
     @torch.no_grad()
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
