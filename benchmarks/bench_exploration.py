@@ -12,8 +12,8 @@ bootstrap 95% CI, and writes learning-curve plots.
         --seeds 0 --frames 2000000                     # the same bonus through SB3 PPO + RewardModuleCallback
     python benchmarks/bench_exploration.py report --name pilot
 
-``sb3`` trains SB3's PPO on the library's batched MiniGrid (``SB3VecEnv``, 64 envs) with the same
-MiniGrid network (``minigrid_policy_kwargs``), the same PPO shape (n_steps 128, 8 minibatches,
+``sb3`` trains SB3's PPO on the library's batched MiniGrid (``SB3VecEnv``, ``--num-envs``) with the
+same network (``minigrid_policy_kwargs(encoder=...)``), the same PPO shape (n_steps 128, 8 minibatches,
 4 epochs, lr 5e-4, entropy 0.01) and the bonus built from the same ``configs/reward/<name>.yaml``,
 applied through ``RewardModuleCallback`` (own intrinsic critic, advantages 2:1 as native PPO); its
 runs appear in the report as ``sb3:<reward>``, so the fps ratio to the native path is read off the
@@ -69,11 +69,11 @@ def run_sb3(args: argparse.Namespace) -> None:
             for seed in args.seeds:
                 out = RESULTS / args.name / f"sb3-{task}-{reward}-seed{seed}"
                 out.mkdir(parents=True, exist_ok=True)
-                env = mg.make(task, num_envs=64, seed=seed)
+                env = mg.make(task, num_envs=args.num_envs, seed=seed)
                 venv = SB3VecEnv(env)
-                model = SB3PPO("MultiInputPolicy", venv, n_steps=128, batch_size=64 * 128 // 8, n_epochs=4,
+                model = SB3PPO("MultiInputPolicy", venv, n_steps=128, batch_size=args.num_envs * 128 // 8, n_epochs=4,
                                learning_rate=5e-4, ent_coef=0.01, clip_range_vf=0.2, seed=seed, device="cpu",
-                               policy_kwargs=minigrid_policy_kwargs())
+                               policy_kwargs=minigrid_policy_kwargs(encoder=args.encoder))
                 callbacks = []
                 if reward != "none":
                     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
@@ -96,7 +96,8 @@ def run_sb3(args: argparse.Namespace) -> None:
                             res = evaluate_policy(lambda o: torch.as_tensor(self.model.predict(
                                 {k: v.numpy() for k, v in o.items()})[0]), eval_env, seed=seed + 10_000)
                             self.seconds += time.perf_counter() - t0
-                            rows.append({"time/timesteps": self.num_timesteps, "eval/success_rate": res["success_rate"]})
+                            rows.append({"time/timesteps": self.num_timesteps, "eval/success_rate": res["success_rate"],
+                                         "eval/return_mean": res["return_mean"]})
                         return True
 
                 evaluator = Evaluate()
@@ -105,9 +106,10 @@ def run_sb3(args: argparse.Namespace) -> None:
                 wall = time.perf_counter() - t0 - evaluator.seconds
                 final = evaluate_policy(lambda o: torch.as_tensor(model.predict({k: v.numpy() for k, v in o.items()})[0]),
                                         eval_env, seed=seed + 10_000)
-                rows.append({"time/timesteps": model.num_timesteps, "eval/success_rate": final["success_rate"]})
+                rows.append({"time/timesteps": model.num_timesteps, "eval/success_rate": final["success_rate"],
+                             "eval/return_mean": final["return_mean"]})
                 with open(out / "progress.csv", "w", newline="") as f:
-                    writer = csv.DictWriter(f, fieldnames=["time/timesteps", "eval/success_rate"])
+                    writer = csv.DictWriter(f, fieldnames=["time/timesteps", "eval/success_rate", "eval/return_mean"])
                     writer.writeheader()
                     writer.writerows(rows)
                 summary = {"env_id": task, "reward": f"sb3:{reward}", "seed": seed, "total_timesteps": model.num_timesteps,
@@ -117,13 +119,14 @@ def run_sb3(args: argparse.Namespace) -> None:
                 print(json.dumps(summary), flush=True)
 
 
-def _curve(progress: Path) -> tuple[list[int], list[float]]:
+def _curve(progress: Path, column: str = "eval/success_rate") -> tuple[list[int], list[float]]:
+    """Evaluation points ``(frames, values)`` of one run's ``progress.csv``."""
     xs, ys = [], []
     with open(progress, newline="") as f:
         for row in csv.DictReader(f):
-            if row.get("eval/success_rate", "") != "":
+            if row.get(column, "") != "":
                 xs.append(int(row["time/timesteps"]))
-                ys.append(float(row["eval/success_rate"]))
+                ys.append(float(row[column]))
     return xs, ys
 
 
@@ -152,7 +155,8 @@ def report(args: argparse.Namespace) -> None:
         s = json.loads(summary_path.read_text())
         xs, ys = _curve(summary_path.parent / "progress.csv")
         reach = next((x for x, y in zip(xs, ys) if y >= 0.9), None)
-        runs.append({**s, "curve": (xs, ys), "frames_to_0.9": reach})
+        runs.append({**s, "curve": (xs, ys), "return_curve": _curve(summary_path.parent / "progress.csv", "eval/return_mean"),
+                     "frames_to_0.9": reach})
     if not runs:
         raise SystemExit(f"no finished runs under {sweep}")
     by = defaultdict(list)
@@ -185,29 +189,33 @@ def report(args: argparse.Namespace) -> None:
 
 
 def _plot(by, tasks, rewards, path: Path) -> None:
+    """Eval success (top row) and eval return (bottom row) per task: mean over seeds, min-max band."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.8), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        for reward in rewards:
-            rs = by.get((task, reward), [])
-            if not rs:
-                continue
-            xs = rs[0]["curve"][0]
-            ys = np.array([r["curve"][1][:len(xs)] for r in rs if len(r["curve"][1]) >= len(xs)])
-            if len(ys) == 0:
-                continue
-            line, = ax.plot(xs, ys.mean(0), label=reward)
-            ax.fill_between(xs, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
-        ax.set_title(task.replace("MiniGrid-", ""))
-        ax.set_xlabel("environment frames")
-        ax.set_ylabel("eval success rate")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend()
+    fig, axes = plt.subplots(2, len(tasks), figsize=(5 * len(tasks), 7.2), squeeze=False)
+    for col, task in enumerate(tasks):
+        for row, (key, label) in enumerate([("curve", "eval success rate"), ("return_curve", "eval return")]):
+            ax = axes[row][col]
+            for reward in rewards:
+                rs = by.get((task, reward), [])
+                if not rs:
+                    continue
+                xs = min((r[key][0] for r in rs), key=len)
+                ys = np.array([r[key][1][:len(xs)] for r in rs])
+                if len(xs) == 0:
+                    continue
+                line, = ax.plot(xs, ys.mean(0), label=f"{reward} ({len(rs)} seeds)")
+                ax.fill_between(xs, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
+            ax.set_title(task.replace("MiniGrid-", ""))
+            ax.set_xlabel("environment frames")
+            ax.set_ylabel(label)
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+            if row == 0:
+                ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -232,6 +240,8 @@ def main() -> None:
     b.add_argument("--seeds", type=int, nargs="+", default=[0])
     b.add_argument("--frames", type=int, default=2_000_000)
     b.add_argument("--eval-every", type=int, default=250_000)
+    b.add_argument("--num-envs", type=int, default=256, help="as native env.num_envs")
+    b.add_argument("--encoder", choices=["mlp", "minigrid"], default="mlp", help="as native algo.policy.encoder")
     q = sub.add_parser("report")
     q.add_argument("--name", required=True)
     args = p.parse_args()

@@ -26,3 +26,22 @@ def test_extractor_matches_native_encoder_on_the_same_observation():
                  "direction": torch.nn.functional.one_hot(obs["direction"], 4).float()}
     native = extractor.encoder({"image": obs["image"], "direction": obs["direction"]})
     assert torch.allclose(extractor(sb3_style), native)
+
+
+def test_mlp_kwargs_match_the_native_mlp_policy():
+    from algorithms.policies import ActorCritic
+    from rlcore.adapters.sb3_policies import MiniGridFlattenExtractor
+    from rlcore.nets import FlattenObs
+
+    env = mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=4, seed=0)
+    obs, _ = env.reset(seed=0)
+    venv = SB3VecEnv(env)
+    model = SB3PPO("MultiInputPolicy", venv, n_steps=8, batch_size=32, device="cpu",
+                   policy_kwargs=minigrid_policy_kwargs(encoder="mlp"))
+    extractor = model.policy.features_extractor
+    assert isinstance(extractor, MiniGridFlattenExtractor)
+    sb3_image = obs["image"].permute(0, 3, 1, 2).float() if extractor.channels_first else obs["image"].float()
+    assert torch.equal(extractor({"image": sb3_image}), FlattenObs(env.single_observation_space)(obs))
+    native = ActorCritic(env.single_observation_space, env.single_action_space, encoder="mlp", hidden_sizes=(64, 64))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(model.policy) == count(native)

@@ -50,8 +50,38 @@ class MiniGridFeaturesExtractor(BaseFeaturesExtractor):
         return self.encoder(obs)
 
 
-def minigrid_policy_kwargs(features_dim: int = 64, hidden: int = 64) -> dict[str, Any]:
-    """``policy_kwargs`` for SB3's ``MultiInputPolicy`` matching native PPO's MiniGrid network."""
+class MiniGridFlattenExtractor(BaseFeaturesExtractor):
+    """SB3 extractor: the MiniGrid ``image`` flattened to float32[B, 147] (raw symbolic codes), as
+    native PPO's ``encoder="mlp"`` (:class:`rlcore.nets.FlattenObs`) sees it; ``direction`` is unused."""
+
+    def __init__(self, observation_space: gym.spaces.Dict) -> None:
+        shape = tuple(observation_space.spaces["image"].shape)
+        super().__init__(observation_space, int(torch.tensor(shape).prod()))
+        self.channels_first = shape[0] == 3 and shape[-1] != 3
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        image = observations["image"]
+        if self.channels_first:
+            image = image.permute(0, 2, 3, 1)
+        return image.reshape(image.shape[0], -1).float()
+
+
+def minigrid_policy_kwargs(features_dim: int = 64, hidden: int = 64, encoder: str = "minigrid") -> dict[str, Any]:
+    """``policy_kwargs`` for SB3's ``MultiInputPolicy`` matching native PPO's MiniGrid network.
+
+    ``encoder="minigrid"``: the embedding CNN shared by actor and critic (native ``encoder=minigrid``);
+    ``encoder="mlp"``: the flattened image into separate actor and critic MLPs (native ``encoder=mlp``).
+    """
+    if encoder == "mlp":
+        return {
+            "features_extractor_class": MiniGridFlattenExtractor,
+            "normalize_images": False,
+            "net_arch": {"pi": [hidden, hidden], "vf": [hidden, hidden]},
+            "activation_fn": torch.nn.Tanh,
+            "share_features_extractor": True,
+        }
+    if encoder != "minigrid":
+        raise ValueError(f"minigrid_policy_kwargs: encoder must be 'minigrid' or 'mlp', got {encoder!r}")
     return {
         "features_extractor_class": MiniGridFeaturesExtractor,
         "features_extractor_kwargs": {"features_dim": features_dim},
