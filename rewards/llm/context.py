@@ -1,0 +1,511 @@
+"""What a reward writer needs to know about an environment, read from the environment itself.
+
+:func:`describe_env` resets the env, reads :meth:`~rlcore.env.BatchedEnv.get_state` and the action
+space, and writes an :class:`EnvContext`: one compact Pythonic line per privileged state tensor
+(``agent_pos: int64[N, 2]  # (x, y) grid cell of the agent``; ``N`` is the batch size, every other
+size is the real one), the encoding tables (MiniGrid object / colour / door-state ids), the actions,
+the success condition in words, the episode length and the ``compute_reward`` contract. Meanings of
+known keys come from a small table per env family; unknown keys are still listed with their dtype
+and shape. Nothing is written per task: the facts (is there a goal cell, a door, a key, lava; which
+MuJoCo joint sits at which ``qpos`` index) are read from the reset state and the simulator model.
+
+Families: ``"minigrid"`` (the batched MiniGrid engine, or Farama MiniGrid through the gymnasium
+adapter), ``"mujoco"`` (``qpos``/``qvel`` from the gymnasium adapter), ``"other"``.
+
+MiniGrid encodings are taken from Farama's ``minigrid`` package (a dependency), which is what the
+batched engine reproduces; ``rewards`` stays independent of ``envs``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+__all__ = ["EnvContext", "StateSpec", "describe_env", "REWARD_SIGNATURE", "REWARD_CONTRACT"]
+
+#: The signature every reward program defines.
+REWARD_SIGNATURE = (
+    "def compute_reward(state: dict[str, torch.Tensor], action: torch.Tensor, "
+    "next_state: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:"
+)
+
+#: The return contract and the rules a reward program follows (also shown to the model).
+REWARD_CONTRACT = """\
+- `state` is the privileged state before the action, `next_state` the state after it; both dicts hold the keys
+  listed above, each tensor with leading batch dimension N. `action` is the batch of actions taken.
+- Return `(reward, components)`: `reward` is float32[N]; `components` maps a short name to a float32[N]
+  tensor for each term of the reward (they are logged during training and shown back to you).
+- Work batched with torch tensor operations (no Python loop over the N envs), on the device of the inputs;
+  do not modify the input tensors.
+- Only `torch` and `math` are available (already imported; `import torch` / `import math` are allowed and do
+  nothing). Helper functions may be defined before `compute_reward`. No other imports, no file or network access.
+- The reward must be finite for every input."""
+
+_MINIGRID_PREFIXES = ("MiniGrid-", "BabyAI-")
+
+#: meaning of known MiniGrid state keys
+_MINIGRID_KEYS: dict[str, str] = {
+    "grid": "cell (object type id, colour id, state) at grid[n, y, x]; state is the door state for doors, else 0",
+    "agent_pos": "(x, y) grid cell of the agent; x = column, y = row",
+    "agent_dir": "direction the agent faces: 0 right (+x), 1 down (+y), 2 left (-x), 3 up (-y)",
+    "carrying": "(type, colour, state) of the carried object; (1, 0, 0) = empty hand",
+    "step_count": "steps taken in the current episode (0 after a reset)",
+    "mission": "index of the episode's mission text (see Task)",
+    "goal_pos": "(x, y) of the goal cell; (-1, -1) when the task has no goal cell",
+    "door_pos": "(x, y) of the task's door of interest; (-1, -1) when there is none",
+    "door_state": "state of the door at door_pos: 0 open, 1 closed, 2 locked; -1 when there is none",
+    "target": "(type, colour, state) of the object to pick up in pickup tasks; (1, 0, 0) when none",
+    "contains": "what a box at grid[n, y, x] holds as (type, colour, state); (1, 0, 0) = nothing",
+    "carrying_contains": "what the carried box holds as (type, colour, state); (1, 0, 0) = nothing",
+    "obstacle_pos": "(x, y) of each moving obstacle (drawn in grid as blue balls)",
+}
+
+#: meaning of known MuJoCo state keys
+_MUJOCO_KEYS: dict[str, str] = {
+    "qpos": "generalised positions (joint coordinates, m / rad), index table below",
+    "qvel": "generalised velocities (m/s / rad/s), index table below",
+}
+
+#: what each Farama MiniGrid action does
+_MINIGRID_ACTION_MEANINGS: dict[str, str] = {
+    "left": "turn left (counter-clockwise)",
+    "right": "turn right (clockwise)",
+    "forward": "move one cell in the facing direction (blocked by walls, closed doors and objects)",
+    "pickup": "pick up the object in front (keys, balls, boxes) if the hand is empty",
+    "drop": "drop the carried object onto the empty cell in front",
+    "toggle": "open/close the door in front (a locked door needs a carried key of its colour), open a box",
+    "done": "no-op",
+}
+
+_SUCCESS_BY_MODE: dict[str, str] = {
+    "goal": "the agent moves onto the goal cell (goal_pos) with `forward`",
+    "unlock": "the agent opens the door at door_pos with `toggle` (door_state becomes 0)",
+    "pickup": "the agent picks up an object whose (type, colour) equals `target` with `pickup`",
+}
+
+_MJ_JOINT_TYPES = {0: "free", 1: "ball", 2: "slide", 3: "hinge"}
+_AXES = ("x", "y", "z")
+
+
+class StateSpec(NamedTuple):
+    """One privileged state tensor: ``name``, ``dtype`` (``"int64"``), ``shape`` (``("N", 2)``), ``meaning``."""
+
+    name: str
+    dtype: str
+    shape: tuple[str | int, ...]
+    meaning: str
+
+    def line(self) -> str:
+        """``name: dtype[N, ...]  # meaning``."""
+        dims = ", ".join(str(d) for d in self.shape)
+        return f"{self.name}: {self.dtype}[{dims}]  # {self.meaning}" if self.meaning else f"{self.name}: {self.dtype}[{dims}]"
+
+
+@dataclass
+class EnvContext:
+    """Description of an environment for a reward writer (a model or the offline proposer).
+
+    Attributes:
+        env_id: the task id.
+        family: ``"minigrid"``, ``"mujoco"`` or ``"other"``.
+        state_specs: one :class:`StateSpec` per privileged state tensor, in ``get_state`` order.
+        action_desc: the action tensor and what its values mean.
+        success_desc: the task's success condition / scoring in words.
+        encodings: encoding tables (MiniGrid ids) as text; ``""`` where none.
+        max_episode_steps: time limit, ``None`` where unknown.
+        signature: the ``compute_reward`` signature line.
+        text: the full description (everything above plus the return contract).
+        facts: machine-readable facts read from the env (JSON-like): e.g. MiniGrid ``object_ids``,
+            ``grid_size`` (W, H), ``has_goal``, ``has_door``, ``has_key``, ``has_lava``, ``has_target``,
+            ``success_mode``, ``num_actions``, ``action_names``; MuJoCo ``qpos_labels``/``qvel_labels``
+            (per index: joint, type, axis), ``root_x_vel``, ``root_z_pos``, ``root_pitch_pos``,
+            ``root_quat_pos``, ``init_height``, ``dt``, ``terminates``, ``action_low``/``action_high``.
+    """
+
+    env_id: str
+    family: str
+    state_specs: list[StateSpec]
+    action_desc: str
+    success_desc: str
+    encodings: str
+    max_episode_steps: int | None
+    signature: str
+    text: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def spec(self, name: str) -> StateSpec | None:
+        """The :class:`StateSpec` called ``name`` (``None`` if the state has no such key)."""
+        for s in self.state_specs:
+            if s.name == name:
+                return s
+        return None
+
+    @property
+    def state_keys(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.state_specs)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _dtype_name(t: torch.Tensor) -> str:
+    return str(t.dtype).replace("torch.", "")
+
+
+def _family(env: Any, env_id: str, state: dict[str, torch.Tensor]) -> str:
+    if "qpos" in state and "qvel" in state:
+        return "mujoco"
+    if env_id.startswith(_MINIGRID_PREFIXES) or ("agent_pos" in state and "agent_dir" in state):
+        return "minigrid"
+    return "other"
+
+
+def _unwrapped_envs(env: Any) -> list[Any]:
+    """Host-side single envs behind a gymnasium adapter (``[]`` when there are none)."""
+    get_attr = getattr(env, "get_attr", None)
+    if get_attr is None:
+        return []
+    try:
+        return list(get_attr("unwrapped"))
+    except Exception:
+        return []
+
+
+def _max_steps(env: Any) -> int | None:
+    for name in ("max_steps", "max_episode_steps"):
+        v = getattr(env, name, None)
+        if isinstance(v, (int, np.integer)) and v > 0:
+            return int(v)
+    get_attr = getattr(env, "get_attr", None)
+    if get_attr is not None:
+        try:
+            spec = get_attr("spec")[0]
+            if spec is not None and spec.max_episode_steps:
+                return int(spec.max_episode_steps)
+        except Exception:
+            pass
+        try:
+            v = get_attr("max_steps")[0]
+            if isinstance(v, (int, np.integer)):
+                return int(v)
+        except Exception:
+            pass
+    return None
+
+
+def _space_desc(space: gym.Space) -> str:
+    """Action tensor description for a generic space."""
+    if isinstance(space, gym.spaces.Discrete):
+        lo = int(space.start)
+        return f"action: int64[N], integer in [{lo}, {lo + int(space.n)})"
+    if isinstance(space, gym.spaces.Box):
+        low, high = np.asarray(space.low).reshape(-1), np.asarray(space.high).reshape(-1)
+        shape = ", ".join(str(d) for d in space.shape)
+        if low.size and np.all(low == low[0]) and np.all(high == high[0]):
+            bounds = f"each entry in [{low[0]:g}, {high[0]:g}]"
+        else:
+            bounds = "bounds low=" + np.array2string(low, precision=3) + " high=" + np.array2string(high, precision=3)
+        return f"action: float32[N, {shape}], {bounds}"
+    return f"action: batched {space}"
+
+
+# ----------------------------------------------------------------------------------------- MiniGrid
+def _minigrid_encodings() -> tuple[dict[str, int], dict[str, int], dict[str, int], list[str]]:
+    from minigrid.core.actions import Actions
+    from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
+
+    return dict(OBJECT_TO_IDX), dict(COLOR_TO_IDX), dict(STATE_TO_IDX), [a.name for a in Actions]
+
+
+def _minigrid_parts(env: Any, state: dict[str, torch.Tensor]) -> tuple[str, str, str, dict[str, Any]]:
+    """(encodings text, action description, success description, facts) of a MiniGrid env."""
+    objects, colours, door_states, action_names = _minigrid_encodings()
+    num_actions = int(getattr(env.single_action_space, "n", len(action_names)))
+    names = action_names[:num_actions]
+    facts: dict[str, Any] = {
+        "object_ids": objects, "colour_ids": colours, "door_state_ids": door_states,
+        "num_actions": num_actions, "action_names": names,
+    }
+    enc = [
+        "object type ids: " + ", ".join(f"{k}={v}" for k, v in objects.items()),
+        "colour ids: " + ", ".join(f"{k}={v}" for k, v in colours.items()),
+        "door state ids: " + ", ".join(f"{k}={v}" for k, v in door_states.items()),
+        "agent_dir ids: 0=right (+x), 1=down (+y), 2=left (-x), 3=up (-y); the cell in front is "
+        "agent_pos + [(1, 0), (0, 1), (-1, 0), (0, -1)][agent_dir]",
+    ]
+    action_desc = f"action: int64[N], one of {num_actions} actions:\n" + "\n".join(
+        f"  {i} = {n}: {_MINIGRID_ACTION_MEANINGS.get(n, n)}" for i, n in enumerate(names))
+
+    grid = state.get("grid")
+    if grid is not None:
+        facts["grid_size"] = [int(grid.shape[2]), int(grid.shape[1])]  # (W, H)
+        types = grid[..., 0]
+        facts["has_key"] = bool((types == objects["key"]).any())
+        facts["has_lava"] = bool((types == objects["lava"]).any())
+        facts["has_box"] = bool((types == objects["box"]).any())
+        facts["has_ball"] = bool((types == objects["ball"]).any())
+    if "goal_pos" in state:
+        facts["has_goal"] = bool((state["goal_pos"][:, 0] >= 0).any())
+    if "door_state" in state:
+        facts["has_door"] = bool((state["door_state"] >= 0).any())
+        facts["door_locked"] = bool((state["door_state"] == door_states["locked"]).any())
+    if "target" in state:
+        facts["has_target"] = bool((state["target"][:, 0] != objects["empty"]).any())
+    if "obstacle_pos" in state:
+        facts["num_obstacles"] = int(state["obstacle_pos"].shape[1])
+
+    spec = getattr(env, "spec", None)
+    mode = getattr(spec, "success_mode", None)
+    if mode is None:
+        mode = "goal" if facts.get("has_goal", True) else "unknown"
+    facts["success_mode"] = mode
+
+    lines = []
+    missions = _mission_texts(env, state)
+    if missions:
+        if len(missions) == 1:
+            lines.append(f"Mission: \"{missions[0]}\"")
+        else:
+            shown = missions[:12]
+            more = f" ... ({len(missions)} in all)" if len(missions) > len(shown) else ""
+            lines.append("Missions (state['mission'] indexes them): "
+                         + "; ".join(f"{i}=\"{m}\"" for i, m in enumerate(shown)) + more)
+    cond = _SUCCESS_BY_MODE.get(mode, "the mission is accomplished")
+    max_steps = _max_steps(env)
+    env_reward = "1 - 0.9 * step_count / max_steps" if max_steps else "positive"
+    lines.append(f"Success: the episode terminates with success (environment reward {env_reward}, otherwise 0) "
+                 f"when {cond}.")
+    if facts.get("has_lava"):
+        lines.append("Moving onto a lava cell (type 9) ends the episode without success.")
+    if facts.get("num_obstacles"):
+        lines.append(f"{facts['num_obstacles']} obstacles (blue balls) move randomly every step; moving forward into "
+                     "an obstacle or a wall ends the episode with environment reward -1.")
+    if facts.get("has_key") and facts.get("door_locked"):
+        lines.append("A locked door (door_state 2) opens with `toggle` only while carrying a key of the door's colour.")
+    lines.append("Reaching the time limit truncates the episode without success.")
+    return "\n".join(enc), action_desc, "\n".join(lines), facts
+
+
+def _mission_texts(env: Any, state: dict[str, torch.Tensor]) -> list[str]:
+    missions = getattr(env, "missions", None)
+    if isinstance(missions, (list, tuple)) and missions and all(isinstance(m, str) for m in missions):
+        return list(missions)
+    get_attr = getattr(env, "get_attr", None)
+    if get_attr is not None:
+        try:
+            ms = list(dict.fromkeys(str(m) for m in get_attr("mission")))
+            return ms
+        except Exception:
+            pass
+    return []
+
+
+# ------------------------------------------------------------------------------------------- MuJoCo
+def _mujoco_labels(model: Any) -> tuple[list[dict], list[dict]]:
+    """Per-index labels of qpos and qvel: joint name, joint type, axis / component, root flag."""
+    qpos: list[dict] = [{} for _ in range(int(model.nq))]
+    qvel: list[dict] = [{} for _ in range(int(model.nv))]
+    for j in range(int(model.njnt)):
+        name = model.joint(j).name or f"joint{j}"
+        jtype = _MJ_JOINT_TYPES.get(int(model.jnt_type[j]), "unknown")
+        body = int(model.jnt_bodyid[j])
+        root = int(model.body_parentid[body]) == 0
+        body_name = model.body(body).name
+        qa, da = int(model.jnt_qposadr[j]), int(model.jnt_dofadr[j])
+        base = {"joint": name, "type": jtype, "body": body_name, "root": root}
+        if jtype == "free":
+            for i, c in enumerate(("x", "y", "z", "qw", "qx", "qy", "qz")):
+                qpos[qa + i] = {**base, "component": c}
+            for i, c in enumerate(("vx", "vy", "vz", "wx", "wy", "wz")):
+                qvel[da + i] = {**base, "component": c}
+        elif jtype == "ball":
+            for i, c in enumerate(("qw", "qx", "qy", "qz")):
+                qpos[qa + i] = {**base, "component": c}
+            for i, c in enumerate(("wx", "wy", "wz")):
+                qvel[da + i] = {**base, "component": c}
+        else:
+            axis = np.asarray(model.jnt_axis[j], dtype=np.float64)
+            k = int(np.argmax(np.abs(axis)))
+            ax = _AXES[k] if abs(abs(axis[k]) - 1.0) < 1e-6 else "(" + ", ".join(f"{a:.2f}" for a in axis) + ")"
+            qpos[qa] = {**base, "axis": ax}
+            qvel[da] = {**base, "axis": ax}
+    return qpos, qvel
+
+
+def _label_text(lab: dict, velocity: bool) -> str:
+    if not lab:
+        return "?"
+    if "component" in lab:
+        return f"{lab['joint']} ({lab['type']} joint of body {lab['body']}) {lab['component']}"
+    unit = ("m/s" if lab["type"] == "slide" else "rad/s") if velocity else ("m" if lab["type"] == "slide" else "rad")
+    what = "translation along" if lab["type"] == "slide" else "rotation about"
+    return f"{lab['joint']}: {what} {lab['axis']} of body {lab['body']} ({unit})"
+
+
+def _actuator_name(model: Any, i: int) -> str:
+    """The actuator's name, else the name of the joint it drives, else ``actuator{i}``."""
+    name = model.actuator(i).name
+    if name:
+        return name
+    try:
+        if int(model.actuator_trntype[i]) == 0:  # mjTRN_JOINT
+            joint = model.joint(int(model.actuator_trnid[i, 0])).name
+            if joint:
+                return f"joint {joint}"
+    except Exception:
+        pass
+    return f"actuator{i}"
+
+
+def _doc_section(doc: str, title: str, limit: int = 900) -> str:
+    """The text of markdown section ``## title`` of a docstring, whitespace-collapsed, cut at ``limit``."""
+    m = re.search(rf"^\s*##\s+{re.escape(title)}\s*$(.*?)(?=^\s*##\s|\Z)", doc, re.M | re.S)
+    if not m:
+        return ""
+    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", m.group(1))  # markdown links -> their text
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def _mujoco_parts(env: Any, state: dict[str, torch.Tensor]) -> tuple[str, str, dict[str, Any], dict[str, str]]:
+    """(index tables text, success description, facts, per-key meanings) of a MuJoCo env."""
+    facts: dict[str, Any] = {"nq": int(state["qpos"].shape[1]), "nv": int(state["qvel"].shape[1])}
+    unwrapped = _unwrapped_envs(env)
+    u = unwrapped[0] if unwrapped else None
+    model = getattr(u, "model", None)
+    tables = ""
+    if model is not None:
+        qpos_l, qvel_l = _mujoco_labels(model)
+        facts["qpos_labels"], facts["qvel_labels"] = qpos_l, qvel_l
+        rows = ["qpos index table:"] + [f"  qpos[:, {i}] {_label_text(lab, False)}" for i, lab in enumerate(qpos_l)]
+        rows += ["qvel index table:"] + [f"  qvel[:, {i}] {_label_text(lab, True)}" for i, lab in enumerate(qvel_l)]
+        tables = "\n".join(rows)
+        for i, lab in enumerate(qvel_l):
+            if lab.get("root") and (lab.get("axis") == "x" and lab["type"] == "slide" or lab.get("component") == "vx"):
+                facts["root_x_vel"] = i
+                break
+        for i, lab in enumerate(qpos_l):
+            if not lab.get("root"):
+                continue
+            if (lab.get("axis") == "z" and lab["type"] == "slide") or lab.get("component") == "z":
+                facts.setdefault("root_z_pos", i)
+            if lab["type"] == "hinge" and lab.get("axis") == "y":
+                facts.setdefault("root_pitch_pos", i)
+            if lab["type"] == "free" and lab.get("component") == "qw":
+                facts.setdefault("root_quat_pos", i)
+        if "root_z_pos" in facts:
+            facts["init_height"] = round(float(state["qpos"][:, facts["root_z_pos"]].float().mean()), 4)
+    dt = getattr(u, "dt", None)
+    if dt is not None:
+        facts["dt"] = float(dt)
+    healthy = {}
+    if u is not None:
+        for attr, value in sorted(vars(u).items()):
+            if attr.startswith("_healthy_") and attr.endswith("range"):
+                healthy[attr[1:]] = tuple(float(v) for v in value)
+        term = getattr(u, "_terminate_when_unhealthy", None)
+        facts["terminates"] = bool(term) and bool(healthy)
+    else:
+        facts["terminates"] = False
+    facts["healthy_ranges"] = healthy
+
+    lines = []
+    doc = type(u).__doc__ if u is not None else None
+    desc = _doc_section(doc, "Description") if doc else ""
+    if desc:
+        lines.append(f"About the environment: {desc}")
+    lines.append("There is no success flag: candidates are judged by the environment's own episode return "
+                 "(for locomotion tasks, forward progress of the root along +x"
+                 + (f", x velocity = qvel[:, {facts['root_x_vel']}]" if "root_x_vel" in facts else "") + ").")
+    if facts["terminates"]:
+        z = f" (torso height is qpos[:, {facts['root_z_pos']}])" if "root_z_pos" in facts else ""
+        ranges = ", ".join(f"{k}={v}" for k, v in healthy.items())
+        lines.append(f"The episode terminates early when the body becomes unhealthy: {ranges}{z}.")
+    if dt is not None:
+        lines.append(f"One env step lasts dt = {float(dt):g} s.")
+    meanings = {"qpos": _MUJOCO_KEYS["qpos"], "qvel": _MUJOCO_KEYS["qvel"]}
+    return tables, "\n".join(lines), facts, meanings
+
+
+# --------------------------------------------------------------------------------------------- main
+def describe_env(env: Any, env_id: str) -> EnvContext:
+    """Describe ``env`` (a :class:`~rlcore.env.BatchedEnv`) for a reward writer.
+
+    Calls ``env.reset(seed=0)`` (the env's state changes) and ``env.get_state()``.
+
+    Args:
+        env: the batched env (MiniGrid engine, gymnasium adapter, any ``BatchedEnv``).
+        env_id: its id, shown in the text and used to recognise the family.
+
+    Returns:
+        an :class:`EnvContext`; ``.text`` is the full description.
+    """
+    env.reset(seed=0)
+    state = env.get_state()
+    if not isinstance(state, dict):
+        raise TypeError(f"env.get_state() of {env_id!r} must return a dict of tensors, got {type(state).__name__}")
+    family = _family(env, env_id, state)
+    space = env.single_action_space
+
+    meanings: dict[str, str] = {}
+    encodings, tables = "", ""
+    facts: dict[str, Any] = {}
+    if family == "minigrid":
+        meanings = dict(_MINIGRID_KEYS)
+        encodings, action_desc, success_desc, facts = _minigrid_parts(env, state)
+    elif family == "mujoco":
+        tables, success_desc, facts, meanings = _mujoco_parts(env, state)
+        action_desc = _space_desc(space)
+        if isinstance(space, gym.spaces.Box):
+            facts["action_low"] = np.asarray(space.low, dtype=np.float64).reshape(-1).tolist()
+            facts["action_high"] = np.asarray(space.high, dtype=np.float64).reshape(-1).tolist()
+            model = getattr((_unwrapped_envs(env) or [None])[0], "model", None)
+            if model is not None and int(model.nu) == int(np.prod(space.shape)):
+                names = [_actuator_name(model, i) for i in range(int(model.nu))]
+                action_desc += "; action[:, i] drives actuator " + ", ".join(f"{i}={n}" for i, n in enumerate(names))
+    else:
+        action_desc = _space_desc(space)
+        success_desc = ("The task is judged by the environment's own success flag (info['success']) where it has "
+                        "one, otherwise by its episode return.")
+    if isinstance(space, gym.spaces.Box):
+        facts.setdefault("action_dim", int(np.prod(space.shape)))
+    max_steps = _max_steps(env)
+    facts["family"] = family
+
+    specs = []
+    for name, t in state.items():
+        shape: tuple[str | int, ...] = ("N", *[int(d) for d in t.shape[1:]])
+        specs.append(StateSpec(name, _dtype_name(t), shape, meanings.get(name, "")))
+
+    text = _render_text(env_id, family, specs, encodings, tables, action_desc, success_desc, max_steps, facts)
+    return EnvContext(env_id=env_id, family=family, state_specs=specs, action_desc=action_desc,
+                      success_desc=success_desc, encodings=encodings, max_episode_steps=max_steps,
+                      signature=REWARD_SIGNATURE, text=text, facts=facts)
+
+
+def _render_text(env_id: str, family: str, specs: list[StateSpec], encodings: str, tables: str,
+                 action_desc: str, success_desc: str, max_steps: int | None, facts: dict[str, Any]) -> str:
+    title = {"minigrid": "MiniGrid gridworld", "mujoco": "MuJoCo simulation", "other": "environment"}[family]
+    size = ""
+    if "grid_size" in facts:
+        size = f", {facts['grid_size'][0]}x{facts['grid_size'][1]} grid: W x H, outer border is wall"
+    parts = [f"# Environment: {env_id} ({title}{size}), batched over N parallel copies"]
+    parts.append("## State: dict[str, torch.Tensor] (same keys in state and next_state)")
+    if specs:
+        parts.append("\n".join(s.line() for s in specs))
+    else:
+        parts.append("(this environment exposes no privileged state: state and next_state are empty dicts)")
+    if tables:
+        parts.append(tables)
+    if encodings:
+        parts.append("## Encodings\n" + encodings)
+    parts.append("## Actions\n" + action_desc)
+    task = success_desc
+    if max_steps:
+        task += f"\nEpisodes last at most {max_steps} steps."
+    parts.append("## Task\n" + task)
+    parts.append("## Reward function\n```python\n" + REWARD_SIGNATURE + "\n    ...\n```\n" + REWARD_CONTRACT)
+    return "\n\n".join(parts)
