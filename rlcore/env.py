@@ -21,6 +21,23 @@ Shapes (``N = num_envs``)::
                 ``final_obs``: same structure as obs; rows of finished envs hold the last
                                observation of the finished episode, other rows equal ``obs``
                 ``success``:   bool[N], True where an episode ended by reaching the task's goal
+                ``final_state``: only while ``env.record_final_state`` is True (see below)
+
+Final privileged state. With same-step auto-reset, ``get_state()`` after ``step`` already shows the
+*new* episode of an env that just finished, so the state its last action led to would be lost. A
+consumer that needs it (a reward module with ``needs_state``, see :mod:`rlcore.reward`) sets the
+plain attribute ``env.record_final_state = True`` once; from then on ``step`` adds
+
+    ``info["final_state"]``: dict with the same keys, shapes and dtypes as ``get_state()``; rows of
+                             finished envs hold the state after the episode's last step (before the
+                             reset), other rows equal the current state. Its tensors never alias the
+                             env's live state: later steps do not change them.
+
+and keeps the same dict as ``env.final_state`` (for bridges that sit behind code which drops
+``info``, such as SB3's ``VecEnv`` API). The flag is off by default so ``step`` costs nothing extra
+when nobody reads it. An env whose ``get_state()`` is empty need not add the key. ``get_state()``
+itself may return views of the live state (in-place updates by the next ``step`` show through): copy
+what must outlive a step.
 
 Implementations must not loop over environments in Python inside ``step`` and must not force a
 device-to-host synchronisation there (no ``.item()``, ``.cpu()``, ``bool(tensor)``), except the
@@ -49,6 +66,11 @@ class BatchedEnv(abc.ABC):
     single_action_space: gym.Space
     #: Farama-style id of the task, e.g. ``"MiniGrid-DoorKey-8x8-v0"`` (informational).
     env_id: str = ""
+    #: When True, ``step`` puts ``info["final_state"]`` (see the module docstring); set by learners
+    #: and bridges whose reward module ``needs_state``. Off by default: no extra work per step.
+    record_final_state: bool = False
+    #: While ``record_final_state`` is True: the ``info["final_state"]`` of the latest ``step``.
+    final_state: dict[str, torch.Tensor] | None = None
 
     @abc.abstractmethod
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Obs, dict[str, Any]]:

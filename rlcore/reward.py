@@ -27,10 +27,18 @@ class RewardModule(nn.Module, abc.ABC):
             stream; False for task rewards that replace or add to the environment's reward.
         episodic: for intrinsic rewards, whether their returns stop at episode ends (True for
             episodic bonuses) or run across episodes (False for global novelty, as in RND).
+        needs_state: True for modules that read privileged state (``batch.state``: before the
+            action, ``batch.next_state``: the true state after it, the finished episode's last
+            state where an episode ended; dicts of ``[T, N, ...]`` tensors keyed as
+            ``env.get_state()``). Learners and bridges then record it (see ``record_final_state`` in
+            :mod:`rlcore.env`); otherwise both are ``None`` and nothing is recorded. A module may
+            also set ``state_keys`` (a sequence of key names; absent or ``None`` means every key)
+            to have only those entries recorded.
     """
 
     intrinsic: bool = True
     episodic: bool = False
+    needs_state: bool = False
 
     @abc.abstractmethod
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
