@@ -253,11 +253,15 @@ class BatchedMiniGrid(BatchedEnv):
         if none), ``target`` uint8[N,3] (object to pick up in pickup tasks), ``contains`` /
         ``carrying_contains`` for tasks with boxes.
         """
-        st = dict(self.state)
+        return self._privileged(self.state)
+
+    def _privileged(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` (a shallow copy) plus the derived ``door_state`` int64[N]: what ``get_state`` returns."""
+        st = dict(state)
         dp = st["door_pos"]
         has = dp[:, 0] >= 0
         flat = dp[:, 1].clamp(min=0) * self.width + dp[:, 0].clamp(min=0)
-        ds = st["grid"].view(self.num_envs, -1, 3)[self._ar, flat, 2].long()
+        ds = st["grid"].reshape(self.num_envs, -1, 3)[self._ar, flat, 2].long()
         st["door_state"] = torch.where(has, ds, torch.full_like(ds, -1))
         return st
 
@@ -475,6 +479,11 @@ class BatchedMiniGrid(BatchedEnv):
 
         st["agent_pos"], st["agent_dir"], st["carrying"], st["step_count"] = pos_new, d_new, carry_new, sc
         final_obs = self._observe(st)
+        final_state = None
+        if self.record_final_state:
+            # "where" resets build new tensors for every key, leaving these untouched; "index" resets
+            # (and the next step's grid writes) work in place, so that mode needs a snapshot
+            final_state = self._privileged(st if self.reset_mode == "where" else {k: v.clone() for k, v in st.items()})
 
         # same-step auto-reset: fresh layouts for all rows, selected where an episode ended
         done = terminated | truncated
@@ -491,6 +500,8 @@ class BatchedMiniGrid(BatchedEnv):
                     self.state[k][ids] = v
                 obs = {k: v.index_put((ids,), new_obs[k]) for k, v in final_obs.items()}
         info = {"final_obs": final_obs, "success": success}
+        if final_state is not None:
+            info["final_state"] = self.final_state = final_state
         return obs, reward, terminated, truncated, info
 
     # ------------------------------------------------------------------ moving obstacles

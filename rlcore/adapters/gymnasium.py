@@ -37,7 +37,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 from rlcore.env import BatchedEnv, StepResult
 from rlcore.tensors import Obs
 
-__all__ = ["GymnasiumBatchedEnv", "make_gym_env"]
+__all__ = ["FinalStateInfo", "GymnasiumBatchedEnv", "make_gym_env"]
 
 #: Env-id prefixes whose registration lives in the ``minigrid`` package.
 _MINIGRID_PREFIXES = ("MiniGrid-", "BabyAI-")
@@ -63,7 +63,8 @@ def _ensure_registered(env_id: str) -> None:
 
 
 def _make_env_fn(env_id: str, wrappers: Sequence[Wrapper], make_kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
-    """A picklable thunk that builds one wrapped env (also in a worker process)."""
+    """A picklable thunk that builds one wrapped env (also in a worker process); MiniGrid and MuJoCo
+    envs get :class:`FinalStateInfo` outermost, so their final privileged state survives auto-reset."""
 
     def thunk() -> gym.Env:
         if env_id.startswith(_MINIGRID_PREFIXES):
@@ -71,9 +72,72 @@ def _make_env_fn(env_id: str, wrappers: Sequence[Wrapper], make_kwargs: dict[str
         env = gym.make(env_id, **make_kwargs)
         for wrap in wrappers:
             env = wrap(env)
+        if _state_reader(env.unwrapped) is not None:
+            env = FinalStateInfo(env)
         return env
 
     return thunk
+
+
+# ------------------------------------------------------------------------------- privileged state
+#: ``info`` key under which :class:`FinalStateInfo` puts the privileged state at an episode's end.
+FINAL_STATE_INFO_KEY = "privileged_state"
+
+
+def _minigrid_state(env: gym.Env) -> dict[str, np.ndarray]:
+    """``agent_pos`` int64[2] (x, y), ``agent_dir`` int64[] of a Farama ``MiniGridEnv``."""
+    return {"agent_pos": np.asarray(env.agent_pos, dtype=np.int64).reshape(2),
+            "agent_dir": np.asarray(env.agent_dir, dtype=np.int64).reshape(())}
+
+
+def _mujoco_state(env: gym.Env) -> dict[str, np.ndarray]:
+    """``qpos`` float32[nq], ``qvel`` float32[nv] of a gymnasium ``MujocoEnv``."""
+    sv = np.asarray(env.state_vector(), dtype=np.float32)
+    nq = int(np.asarray(env.init_qpos).shape[0])
+    return {"qpos": sv[:nq].copy(), "qvel": sv[nq:].copy()}
+
+
+def _state_reader(unwrapped: gym.Env) -> Callable[[gym.Env], dict[str, np.ndarray]] | None:
+    """The privileged-state reader for this (unwrapped) env, or None if it has none."""
+    try:
+        from minigrid.minigrid_env import MiniGridEnv
+        if isinstance(unwrapped, MiniGridEnv):
+            return _minigrid_state
+    except ImportError:  # pragma: no cover - minigrid is a dependency
+        pass
+    try:
+        from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
+        if isinstance(unwrapped, MujocoEnv):
+            return _mujoco_state
+    except Exception:  # mujoco not installed
+        pass
+    return None
+
+
+class FinalStateInfo(gym.Wrapper):
+    """Puts the privileged state reached by an episode's last step into that step's ``info``.
+
+    Gymnasium's same-step auto-reset resets a sub-env right after its last step, so the vector env
+    only keeps that step's ``info`` (as ``info["final_info"]``). This wrapper adds
+    ``info["privileged_state"]`` (MiniGrid: ``agent_pos`` int64[2], ``agent_dir`` int64[]; MuJoCo:
+    ``qpos`` float32[nq], ``qvel`` float32[nv]) on steps that end an episode only, so ordinary steps
+    pay one Python call. :class:`GymnasiumBatchedEnv` adds it to envs it builds from an id; wrap each
+    sub-env of a ``VectorEnv`` you build yourself with it to get ``info["final_state"]`` from one.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        reader = _state_reader(env.unwrapped)
+        if reader is None:
+            raise ValueError(f"FinalStateInfo: no privileged state known for {type(env.unwrapped).__name__} "
+                             "(MiniGrid and MuJoCo envs have one)")
+        self._read = reader
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            info = {**info, FINAL_STATE_INFO_KEY: self._read(self.env.unwrapped)}
+        return obs, reward, terminated, truncated, info
 
 
 def _tensorable(space: spaces.Space) -> bool:
@@ -309,6 +373,8 @@ class GymnasiumBatchedEnv(BatchedEnv):
 
         fresh = self._fresh
         out_info: dict[str, Any] = {"final_obs": final_obs, "success": self._to_device(success, fresh=True)}
+        if self.record_final_state:
+            out_info["final_state"] = self.final_state = self._final_state(info, done)
         return (
             new_obs,
             self._to_device(reward, fresh),
@@ -336,6 +402,34 @@ class GymnasiumBatchedEnv(BatchedEnv):
         if self._minigrid:
             return terminated & (reward > 0)
         return terminated & False
+
+    def _final_state(self, info: dict[str, Any], done: np.ndarray) -> dict[str, torch.Tensor]:
+        """``info["final_state"]``: :meth:`get_state` (fresh tensors) with the rows of finished envs
+        replaced by the state :class:`FinalStateInfo` read before their reset.
+
+        Raises ``RuntimeError`` if a finished env did not report it (a ``VectorEnv`` whose sub-envs
+        lack the :class:`FinalStateInfo` wrapper).
+        """
+        state = self.get_state()
+        if not state or not done.any():
+            return state
+        final_info = info.get("final_info", {})
+        recorded = final_info.get(FINAL_STATE_INFO_KEY)
+        has = np.asarray(final_info.get(f"_{FINAL_STATE_INFO_KEY}", np.zeros_like(done)), dtype=np.bool_)
+        missing = np.flatnonzero(done & ~has)
+        if recorded is None or missing.size:
+            raise RuntimeError(
+                f"{self.env_id or 'the VectorEnv'}: record_final_state is set but envs {missing.tolist()} finished "
+                f"without info[{FINAL_STATE_INFO_KEY!r}]; wrap each sub-env with "
+                "rlcore.adapters.gymnasium.FinalStateInfo (done automatically for envs built from an id)")
+        rows = torch.as_tensor(np.flatnonzero(done), device=self.device)
+        out = {}
+        for key, current in state.items():
+            if key not in recorded:
+                raise RuntimeError(f"{self.env_id}: final state has no {key!r}; it has {sorted(recorded)}")
+            values = torch.as_tensor(np.asarray(recorded[key])[done], dtype=current.dtype).to(self.device)
+            out[key] = current.index_put((rows,), values)
+        return out
 
     def get_state(self) -> dict[str, torch.Tensor]:
         """Privileged state, leading dim ``N``.
