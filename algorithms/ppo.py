@@ -37,7 +37,7 @@ from rlcore.checkpoint import load_checkpoint, save_checkpoint, CheckpointError
 from rlcore.env import BatchedEnv
 from rlcore.episodes import EpisodeTracker
 from rlcore.reward import RewardModule, check_finite
-from rlcore.rollout import RolloutStorage, compute_gae
+from rlcore.rollout import RolloutStorage, compute_gae, module_needs_state, select_state, step_next_state
 from rlcore.spaces import space_from_dict, space_to_dict
 from rlcore.tensors import Obs, obs_index, obs_map
 
@@ -92,7 +92,10 @@ class PPO:
         policy_kwargs: passed to :class:`~algorithms.policies.ActorCritic` (``encoder``,
             ``hidden_sizes``, ``activation``, ``log_std_init``).
         reward_module: optional :class:`~rlcore.reward.RewardModule`. Intrinsic modules feed the
-            intrinsic value stream; extrinsic ones replace the env's reward.
+            intrinsic value stream; extrinsic ones replace the env's reward. A module with
+            ``needs_state = True`` gets ``state``/``next_state`` (``[T, N, ...]`` per key, only its
+            ``state_keys`` if it sets them) in its batches; the learner then sets
+            ``env.record_final_state``.
         seed: seeds network initialisation, action sampling and minibatch order (not torch's global RNG).
     """
 
@@ -132,6 +135,10 @@ class PPO:
         )
         if reward_module is not None:
             reward_module.to(self.device)
+        #: the reward module asked for privileged state: rollouts then store state/next_state
+        self.record_state = module_needs_state(reward_module)
+        if self.record_state:
+            env.record_final_state = True
 
     @classmethod
     def from_config(cls, env: BatchedEnv, algo_cfg: dict[str, Any], reward_module: Optional[RewardModule] = None,
@@ -163,11 +170,22 @@ class PPO:
         policy, env, storage = self.policy, self.env, self.storage
         obs = self._last_obs
         keep_going = True
+        record = self.record_state
+        if record:  # privileged state for a module with needs_state (restricted to its state_keys)
+            owner = f"reward module '{getattr(self.reward_module, 'name', type(self.reward_module).__name__)}'"
+            wanted = getattr(self.reward_module, "state_keys", None)
+            state = select_state(env.get_state(), wanted, owner)
+            keys = list(state)
         for t in range(self.config.n_steps):
             with torch.no_grad():
                 actions, log_probs, values = policy.act(obs, generator=self.generator)
+            if record:
+                storage.insert_state(t, state)  # copied before step, which may update the live state in place
             next_obs, reward, terminated, truncated, info = env.step(policy.env_actions(actions))
             storage.insert(t, obs, actions, log_probs, values, reward, info["final_obs"], terminated, truncated)
+            if record:
+                storage.insert_next_state(t, step_next_state(info, keys, owner))
+                state = select_state(env.get_state(), keys, owner)
             self.episodes.update(reward, terminated, truncated, info.get("success"))
             obs = next_obs
             self.num_timesteps += env.num_envs

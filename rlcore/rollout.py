@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 import gymnasium as gym
 import torch
@@ -65,11 +65,52 @@ def _alloc_like_space(space: gym.Space, lead: tuple[int, ...], device: torch.dev
     raise TypeError(f"cannot store observations of space {space}")
 
 
+def module_needs_state(module: Any) -> bool:
+    """Whether a reward module asks for privileged ``state``/``next_state`` in its batches
+    (its ``needs_state`` attribute; False for ``None`` and for modules without the attribute)."""
+    return module is not None and bool(getattr(module, "needs_state", False))
+
+
+def select_state(state: dict[str, torch.Tensor], keys: Optional[Sequence[str]], owner: str) -> dict[str, torch.Tensor]:
+    """The entries ``keys`` of ``state`` (all of them for ``keys=None``), as a new dict of the same tensors.
+
+    Raises ``KeyError`` naming ``owner``, the missing keys and the keys ``state`` has.
+    """
+    if keys is None:
+        return dict(state)
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise KeyError(f"{owner} asks for state keys {missing}, but the env's state has {sorted(state)}")
+    return {k: state[k] for k in keys}
+
+
+def step_next_state(info: dict[str, Any], keys: Sequence[str], owner: str) -> dict[str, torch.Tensor]:
+    """The true next state of a batched step: ``info["final_state"]`` restricted to ``keys`` (see
+    :mod:`rlcore.env`; rows of envs that just finished hold the state before their reset).
+
+    Raises ``RuntimeError`` naming ``owner`` if the env did not provide it (``record_final_state``
+    not set, or an env that does not implement it) while ``keys`` is not empty.
+    """
+    if not keys:
+        return {}
+    final = info.get("final_state")
+    if final is None:
+        raise RuntimeError(
+            f"{owner} needs next_state, but the env's step returned no info['final_state']; set "
+            "env.record_final_state = True on an env that implements it (see rlcore.env)")
+    return select_state(final, keys, owner)
+
+
 class RolloutStorage:
     """Preallocated ``[T, N]`` buffers for one rollout of ``T`` batched steps of ``N`` envs.
 
     ``values`` carries one column per value stream: ``float32[T, N, S]`` (S = 1 extrinsic only,
     S = 2 extrinsic and intrinsic).
+
+    Privileged state is stored only when written (:meth:`insert_state`, :meth:`insert_next_state`):
+    ``states`` / ``next_states`` are then dicts of ``[T, N, ...]`` tensors with the dtypes of the
+    first state written, allocated on that first write; until then both are ``None`` and
+    :meth:`transitions` carries no state.
     """
 
     def __init__(
@@ -95,6 +136,7 @@ class RolloutStorage:
         self.terminated = torch.zeros((T, N), dtype=torch.bool, device=device)
         self.truncated = torch.zeros((T, N), dtype=torch.bool, device=device)
         self.states: Optional[dict[str, torch.Tensor]] = None
+        self.next_states: Optional[dict[str, torch.Tensor]] = None
 
     def insert(
         self,
@@ -118,8 +160,31 @@ class RolloutStorage:
         self.terminated[t].copy_(terminated)
         self.truncated[t].copy_(truncated)
 
+    def insert_state(self, t: int, state: dict[str, torch.Tensor]) -> None:
+        """Copy the privileged state before step ``t`` (``dict[str, Tensor[N, ...]]``) into ``states[t]``."""
+        self.states = self._write_state(self.states, t, state, "state")
+
+    def insert_next_state(self, t: int, next_state: dict[str, torch.Tensor]) -> None:
+        """Copy the true privileged state after step ``t`` into ``next_states[t]``."""
+        self.next_states = self._write_state(self.next_states, t, next_state, "next_state")
+
+    def _write_state(self, store: Optional[dict[str, torch.Tensor]], t: int, state: dict[str, torch.Tensor],
+                     what: str) -> dict[str, torch.Tensor]:
+        if store is None:
+            store = {}
+            for k, v in state.items():
+                if v.shape[:1] != (self.num_envs,):
+                    raise ValueError(f"{what}[{k!r}] has shape {tuple(v.shape)}; expected leading dim {self.num_envs}")
+                store[k] = torch.zeros((self.n_steps, *v.shape), dtype=v.dtype, device=self.device)
+        elif store.keys() != state.keys():
+            raise ValueError(f"{what} keys changed during the rollout: stored {sorted(store)}, got {sorted(state)}")
+        for k, v in store.items():
+            v[t].copy_(state[k])
+        return store
+
     def transitions(self) -> TransitionBatch:
-        """The rollout as a ``[T, N]`` :class:`TransitionBatch` (views, not copies)."""
+        """The rollout as a ``[T, N]`` :class:`TransitionBatch` (views, not copies); ``state`` and
+        ``next_state`` are set when privileged state was stored."""
         return TransitionBatch(
             obs=self.obs,
             action=self.actions,
@@ -127,6 +192,8 @@ class RolloutStorage:
             next_obs=self.next_obs,
             terminated=self.terminated,
             truncated=self.truncated,
+            state=self.states,
+            next_state=self.next_states,
         )
 
 
