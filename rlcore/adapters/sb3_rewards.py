@@ -37,7 +37,12 @@ Pitfalls these avoid:
 * NaN/Inf from a module raises :class:`~rlcore.reward.NonFiniteRewardError` naming the module; it is
   never fed to the learner.
 
-Privileged state (``batch.state``) is not available through SB3 (``None`` in the batches built here).
+Privileged state: for a module with ``needs_state = True`` both bridges fill ``batch.state`` (before
+each action) and ``batch.next_state`` (the true state after it: the finished episode's last state where
+an episode ended), restricted to the module's ``state_keys`` when it sets them. They read it from the
+:class:`~rlcore.env.BatchedEnv` under the ``VecEnv`` (:class:`~rlcore.adapters.sb3.SB3VecEnv`, found
+through any ``VecEnvWrapper`` layers) with ``get_state()`` and, after each step, ``env.final_state``
+(they switch ``record_final_state`` on). Other modules get ``None``, and nothing is recorded.
 """
 
 from __future__ import annotations
@@ -54,9 +59,10 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepR
 from torch import nn
 
 from rlcore.batch import TransitionBatch
+from rlcore.env import BatchedEnv
 from rlcore.nets import make_encoder
 from rlcore.normalization import DiscountedReturnNormalizer
-from rlcore.rollout import compute_gae
+from rlcore.rollout import compute_gae, module_needs_state, select_state
 from rlcore.reward import RewardModule, check_finite
 from rlcore.tensors import Obs
 
@@ -156,6 +162,63 @@ def _truncated_flags(dones: np.ndarray, infos: list[dict]) -> np.ndarray:
     for i in np.flatnonzero(dones).tolist():
         trunc[i] = bool(infos[i].get("TimeLimit.truncated", False))
     return trunc
+
+
+def _find_batched_env(venv: VecEnv) -> Optional[BatchedEnv]:
+    """The :class:`~rlcore.env.BatchedEnv` held (as ``.env``) by ``venv`` or by a ``VecEnv`` it wraps."""
+    current: Optional[VecEnv] = venv
+    while current is not None:
+        env = getattr(current, "env", None)
+        if isinstance(env, BatchedEnv):
+            return env
+        current = getattr(current, "venv", None)
+    return None
+
+
+class _StateSource:
+    """Privileged state of the batched env under an SB3 ``VecEnv``, for a module with ``needs_state``.
+
+    Turns ``record_final_state`` on. :meth:`current` copies ``get_state()``; :meth:`final` takes the
+    ``env.final_state`` the latest step left and clears it, so a step that did not record one is
+    caught instead of reusing an old one. Both restrict to the module's ``state_keys`` and return
+    fresh tensors ``[N, ...]`` on ``device``.
+    """
+
+    def __init__(self, venv: Optional[VecEnv], module: RewardModule, owner: str, device: torch.device) -> None:
+        env = _find_batched_env(venv) if venv is not None else None
+        if env is None:
+            raise ValueError(
+                f"reward module '{owner}' needs privileged state, but the VecEnv "
+                f"({type(venv).__name__}) does not wrap an rlcore BatchedEnv; build it with "
+                "rlcore.adapters.sb3.SB3VecEnv(batched_env)")
+        self.env, self.owner, self.device = env, owner, device
+        env.record_final_state = True
+        env.final_state = None
+        self.keys = list(select_state(env.get_state(), getattr(module, "state_keys", None), f"reward module '{owner}'"))
+
+    def _copy(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: state[k].to(self.device, copy=True) for k in self.keys}
+
+    def current(self) -> dict[str, torch.Tensor]:
+        return self._copy(self.env.get_state())
+
+    def final(self) -> dict[str, torch.Tensor]:
+        final, self.env.final_state = self.env.final_state, None
+        if final is None:
+            if not self.keys:
+                return {}
+            raise RuntimeError(
+                f"reward module '{self.owner}' needs next_state, but {self.env!r} left no final_state after "
+                "its step; it must implement record_final_state (see rlcore.env)")
+        missing = [k for k in self.keys if k not in final]
+        if missing:
+            raise KeyError(f"reward module '{self.owner}': the env's final_state has no {missing}; it has {sorted(final)}")
+        return self._copy(final)
+
+
+def _stack_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``T`` dicts of ``[N, ...]`` tensors -> one dict of ``[T, N, ...]`` tensors."""
+    return {k: torch.stack([s[k] for s in states]) for k in states[0]}
 
 
 class _FlattenAny(nn.Module):
@@ -286,6 +349,9 @@ class RewardModuleCallback(BaseCallback):
         self._obs_space: Optional[gym.Space] = None
         self._untranspose: bool | frozenset = False
         self._steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]] = []
+        self._state_source: Optional[_StateSource] = None
+        self._state: Optional[dict[str, torch.Tensor]] = None
+        self._state_steps: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = []
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict:
@@ -347,9 +413,14 @@ class RewardModuleCallback(BaseCallback):
             self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr)
             self._generator = torch.Generator(device=self.device).manual_seed(int(seed) + 2)
         self._apply_pending_state()
+        if module_needs_state(self.module):
+            self._state_source = _StateSource(env, self.module, self.name, self.device)
 
     def _on_rollout_start(self) -> None:
         self._steps = []
+        self._state_steps = []
+        if self._state_source is not None:
+            self._state = self._state_source.current()
 
     def _on_step(self) -> bool:
         loc = self.locals
@@ -364,6 +435,9 @@ class RewardModuleCallback(BaseCallback):
         done_idx = np.flatnonzero(dones)
         terminal = [(i, infos[i].get("terminal_observation")) for i in done_idx.tolist()]
         self._steps.append((actions, rewards, dones, trunc, terminal))
+        if self._state_source is not None and self._state is not None:
+            self._state_steps.append((self._state, self._state_source.final()))
+            self._state = self._state_source.current()
         return True
 
     def _on_rollout_end(self) -> None:
@@ -435,6 +509,12 @@ class RewardModuleCallback(BaseCallback):
         truncated = torch.as_tensor(trunc, device=dev)
         terminated = torch.as_tensor(dones, device=dev) & ~truncated
         self._stream_next = stream_next
+        state = next_state = None
+        if self._state_source is not None:
+            if len(self._state_steps) != T:
+                raise RuntimeError(f"RewardModuleCallback recorded state for {len(self._state_steps)} of {T} steps")
+            state = _stack_states([s for s, _ in self._state_steps])
+            next_state = _stack_states([n for _, n in self._state_steps])
         return TransitionBatch(
             obs=obs,
             action=_actions_to_torch(actions, self.model.action_space, (T, N), dev),
@@ -442,6 +522,8 @@ class RewardModuleCallback(BaseCallback):
             next_obs=next_obs,
             terminated=terminated,
             truncated=truncated,
+            state=state,
+            next_state=next_state,
         )
 
     def _recompute(self, reward: torch.Tensor, buffer) -> None:
@@ -552,10 +634,14 @@ class RewardModuleVecEnvWrapper(VecEnvWrapper):
         self._last_obs: Optional[VecEnvObs] = None
         self._actions: Optional[np.ndarray] = None
         self._pending: list[TransitionBatch] = []
+        self._state_source = _StateSource(venv, module, self.name, self.device) if module_needs_state(module) else None
+        self._state: Optional[dict[str, torch.Tensor]] = None
 
     def reset(self) -> VecEnvObs:
         obs = self.venv.reset()
         self._last_obs = _copy_obs(obs)
+        if self._state_source is not None:
+            self._state = self._state_source.current()
         self.module.reset(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         return obs
 
@@ -577,6 +663,11 @@ class RewardModuleVecEnvWrapper(VecEnvWrapper):
         truncated = torch.as_tensor(trunc, device=dev).reshape(1, N)
         terminated = torch.as_tensor(dones, device=dev).reshape(1, N) & ~truncated
         env_rewards = np.asarray(rewards, dtype=np.float32)
+        state = next_state = None
+        if self._state_source is not None and self._state is not None:
+            state = {k: v.unsqueeze(0) for k, v in self._state.items()}
+            next_state = {k: v.unsqueeze(0) for k, v in self._state_source.final().items()}
+            self._state = self._state_source.current()
         batch = TransitionBatch(
             obs=_obs_to_torch(self._last_obs, space, (1, N), dev),
             action=_actions_to_torch(self._actions, self.action_space, (1, N), dev),
@@ -584,6 +675,8 @@ class RewardModuleVecEnvWrapper(VecEnvWrapper):
             next_obs=_obs_to_torch(next_obs, space, (1, N), dev),
             terminated=terminated,
             truncated=truncated,
+            state=state,
+            next_state=next_state,
         )
         with torch.no_grad():
             r = self.module.compute(batch)
@@ -644,5 +737,6 @@ def _cat_batches(steps: list[TransitionBatch]) -> TransitionBatch:
     return TransitionBatch(
         obs=cat(lambda b: b.obs), action=cat(lambda b: b.action), reward=cat(lambda b: b.reward),
         next_obs=cat(lambda b: b.next_obs), terminated=cat(lambda b: b.terminated),
-        truncated=cat(lambda b: b.truncated),
+        truncated=cat(lambda b: b.truncated), state=cat(lambda b: b.state),
+        next_state=cat(lambda b: b.next_state),
     )
