@@ -379,3 +379,19 @@ def test_bonuses_on_cuda(name, minigrid_batch):
         assert out.device.type == "cuda" and out.shape == data.batch_shape and torch.isfinite(out).all()
         bonus.update(data)
         assert torch.isfinite(bonus.compute(data)).all()
+
+
+def test_count_bonus_over_state_keys_gets_state_from_native_ppo():
+    from algorithms.ppo import PPO
+    from rewards.intrinsic.combine import IntrinsicReward
+    from rewards.intrinsic.counts import CountBonus
+
+    env = mg.make("MiniGrid-Empty-5x5-v0", num_envs=4, seed=0)
+    space = env.single_observation_space
+    module = IntrinsicReward(space, ACT, bonuses={"counts": CountBonus(space, ACT, state_keys=["agent_pos"]),
+                                                  "rnd": RND(space, ACT, **SMALL)})
+    assert module.needs_state and module.state_keys == ["agent_pos"]
+    PPO(env, n_steps=16, n_epochs=1, n_minibatches=2, seed=0, reward_module=module).learn(2 * 16 * 4)
+    counts = module.bonuses["counts"].counts
+    # 128 transitions counted over at most 9 free cells of Empty-5x5: few distinct slots, many visits each
+    assert int(counts.sum()) == 128 and 1 < int((counts > 0).sum()) <= 9

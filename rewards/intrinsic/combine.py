@@ -74,6 +74,11 @@ class IntrinsicReward(RewardModule):
         self.schedule, self.decay_steps = schedule, int(decay_steps)
         self.final_fraction, self.decay_rate = float(final_fraction), float(decay_rate)
         self.episodic = all(getattr(b, "episodic", False) for b in built.values()) if episodic is None else bool(episodic)
+        # state/next_state are recorded when any bonus needs them: the union of their keys (None = all keys)
+        needing = [b for b in built.values() if getattr(b, "needs_state", False)]
+        self.needs_state = bool(needing)
+        wanted = [getattr(b, "state_keys", None) for b in needing]
+        self.state_keys = None if any(k is None for k in wanted) else sorted({k for keys in wanted for k in keys}) or None
         keys = list(built) if combine == "sum" else ["product"]
         self.normalizers = nn.ModuleDict({k: DiscountedReturnNormalizer(self.gamma) for k in keys})
         self.means = nn.ModuleDict({k: RunningMeanStd(()) for k in built}) if combine == "product" else None
