@@ -1,0 +1,1 @@
+"""LLM reward synthesis: environment context, prompts, proposers and the search loop."""
