@@ -242,3 +242,22 @@ def test_mujoco_candidates_run_on_real_states(env_id):
         if "ctrl_cost" in comps:
             torch.testing.assert_close(comps["ctrl_cost"], -prog.terms["ctrl_cost"] * (action ** 2).sum(-1))
     assert ("alive" in candidate_terms(ctx)) == (env_id == "Hopper-v5")
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2"])
+def test_key_potential_is_the_distance_to_the_key(doorkey, metric):
+    env, ctx, transitions = doorkey
+    scope = {"torch": torch, "math": math}
+    exec(compile(render_program(ctx, Program({"success": 1.0, "key_progress": 1.0}, {"metric": metric, "gamma": 0.9})),
+                 "<reward>", "exec"), scope)
+    state = transitions[0][0]
+    phi = scope["_phi_key"](state)
+    w, h = ctx.facts["grid_size"]
+    for i in range(env.num_envs):
+        ys, xs = torch.nonzero(state["grid"][i, :, :, 0] == C.KEY, as_tuple=True)
+        ax, ay = state["agent_pos"][i].tolist()
+        dists = [abs(x - ax) + abs(y - ay) if metric == "l1" else math.hypot(x - ax, y - ay)
+                 for x, y in zip(xs.tolist(), ys.tolist())]
+        needed = dists and int(state["carrying"][i, 0]) != C.KEY and int(state["door_state"][i]) != C.OPEN
+        expected = -min(dists) / (w + h) if needed else 0.0
+        assert float(phi[i]) == pytest.approx(expected, abs=1e-6)

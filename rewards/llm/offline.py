@@ -142,11 +142,16 @@ def _sig(x: float, digits: int = 3, mode: str = "nearest") -> float:
 # Helper sources use string.Template: $norm (W + H), $key, $lava, ... (ids from the context).
 _MG_HELPERS: dict[str, tuple[tuple[str, ...], str]] = {
     # name: (helpers it needs, source)
-    "_dist": ((), '''
-def _dist(a, b):
-    """Distance between cells, int64[..., 2] (x, y) each -> float32[...] ($metric_name)."""
-    d = (a - b).to(torch.float32)
+    "_metric": ((), '''
+def _metric(dx, dy):
+    """$metric_name length of the offsets (dx, dy), float32 tensors of one shape."""
     return $metric_expr
+'''),
+    "_dist": (("_metric",), '''
+def _dist(a, b):
+    """Distance between cells, int64[..., 2] (x, y) each -> float32[...]."""
+    d = (a - b).to(torch.float32)
+    return _metric(d[..., 0], d[..., 1])
 '''),
     "_front_cell": ((), '''
 def _front_cell(state):
@@ -160,16 +165,16 @@ def _front_cell(state):
     rows = torch.arange(pos.shape[0], device=pos.device)
     return front, grid[rows, y, x].long()
 '''),
-    "_nearest": (("_dist",), '''
+    "_nearest": (("_metric",), '''
 def _nearest(state, obj_type, colour=None):
     """Distance from the agent to the nearest grid cell holding `obj_type` (an int or int64[N]) of
     `colour` (None = any, or int64[N]): float32[N] (0 where there is none) and bool[N] (one exists)."""
     grid = state["grid"]
     n, h, w = grid.shape[0], grid.shape[1], grid.shape[2]
-    ys = torch.arange(h, device=grid.device).view(1, h, 1).expand(n, h, w)
-    xs = torch.arange(w, device=grid.device).view(1, 1, w).expand(n, h, w)
-    cells = torch.stack([xs, ys], -1).reshape(n, h * w, 2)
-    d = _dist(cells, state["agent_pos"].view(n, 1, 2))
+    pos = state["agent_pos"].to(torch.float32)
+    dx = torch.arange(w, device=grid.device, dtype=torch.float32).view(1, 1, w) - pos[:, 0].view(n, 1, 1)
+    dy = torch.arange(h, device=grid.device, dtype=torch.float32).view(1, h, 1) - pos[:, 1].view(n, 1, 1)
+    d = _metric(dx.expand(n, h, w), dy.expand(n, h, w)).reshape(n, h * w)
     if isinstance(obj_type, torch.Tensor):
         obj_type = obj_type.long().view(n, 1, 1)
     mask = grid[..., 0].long() == obj_type
@@ -362,7 +367,7 @@ def _minigrid_env(ctx: EnvContext, options: Mapping[str, Any]) -> dict[str, Any]
         "norm": f"{float(w + h)!r}",
         "gamma": repr(float(options.get("gamma", 0.99))),
         "metric_name": "Manhattan" if metric == "l1" else "Euclidean",
-        "metric_expr": "d.abs().sum(-1)" if metric == "l1" else "torch.sqrt((d * d).sum(-1))",
+        "metric_expr": "dx.abs() + dy.abs()" if metric == "l1" else "torch.sqrt(dx * dx + dy * dy)",
         "open": ds["open"], "closed": ds["closed"], "locked": ds["locked"],
         "success_mode": f.get("success_mode", "goal"),
         "has_step_count": "step_count" in keys,
@@ -611,13 +616,15 @@ class OfflineProposer:
 
         programs: list[Program] = []
         notes: list[str] = []
+        # proposals [0, num_mutants) are mutations, the rest fresh samples (rules 1 and 4)
         if not parents:
-            fresh_from = 0
+            num_mutants = 0
+        elif all(_fitness(c) <= 0 for _, c in parents):
+            num_mutants = k - k // 2
         else:
-            explore = all(_fitness(c) <= 0 for _, c in parents)
-            fresh_from = k - k // 2 if explore else k
+            num_mutants = k
         for i in range(k):
-            if i < fresh_from and parents:
+            if i < num_mutants:
                 parent, cand = parents[0] if i == 0 else parents[(i - 1) % len(parents)]
                 prog, note = self._mutate(library, parent, cand, rng, elite=(i == 0))
                 tries = 0
