@@ -82,6 +82,7 @@ HOSTILE = {
     "torch.hub": ("torch.hub.load('a', 'b')", "'hub'"),
     "torch.set_num_threads": ("torch.set_num_threads(64)", "'set_num_threads'"),
     "torch.manual_seed": ("torch.manual_seed(0)", "'manual_seed'"),
+    "torch.cond": ("y = torch.cond(action.sum() > 0, lambda x: x, lambda x: -x, (action,))", "'cond'"),
     "untyped_storage": ("s = action.untyped_storage()", "'untyped_storage'"),
     "numpy": ("a = action.numpy()", "'numpy'"),
     "module as value": ("t = torch", "module 'torch'"),

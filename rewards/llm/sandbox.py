@@ -87,6 +87,8 @@ DENIED_ATTRIBUTES: frozenset[str] = frozenset({
     "seed", "get_rng_state", "use_deterministic_algorithms", "init_num_threads", "get_device_module",
     "get_file_path", "parse_ir", "parse_schema", "parse_type_comment", "fork", "script",
     "prepare_multiprocessing_environment", "PyTorchFileReader", "PyTorchFileWriter",
+    # higher-order control flow (runs through the compiler stack even in eager mode)
+    "cond", "while_loop", "scan", "associative_scan",
     # tensor internals and memory
     "numpy", "data_ptr", "as_strided", "pin_memory", "grad_fn", "record_stream", "module_load",
     # Python introspection
