@@ -1,0 +1,113 @@
+"""Proposers for the reward search: a chat model (any OpenAI-compatible endpoint, or a replayed
+transcript) or the offline program search. Each turns a :class:`rewards.llm.loop.ProposalRequest`
+into K replies (text with a fenced ``compute_reward`` program), one per candidate.
+
+The chat proposer builds the Eureka-style conversation from the prompt templates
+(:mod:`rewards.llm.prompting`): the first iteration sends the env context and the task; later ones
+send the best reward so far as the model's previous answer, its reward reflection, the full error
+text of every candidate of the last iteration that failed, and optional human feedback; in
+preference mode the ranking of the last iteration's candidates replaces the numbers. The K
+candidates are K separate requests (distinct seeds), since several local servers ignore ``n > 1``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from rewards.llm.loop import ProposalRequest
+
+
+def _failures_text(results: list[dict]) -> str:
+    """Each failed candidate of the last iteration with its code (if any) and full error text."""
+    from rewards.llm.prompting import format_reflection
+
+    parts = []
+    for r in results:
+        if r.get("status") == "ok":
+            continue
+        parts.append(f"Candidate {r['index']} of the last iteration failed at the {r.get('stage')} stage:\n"
+                     + format_reflection({"code": r.get("code"), "error": r.get("error") or "unknown error"},
+                                         include_code=bool(r.get("code")), max_error_chars=4000))
+    return "\n\n".join(parts)
+
+
+def chat_messages(request: ProposalRequest, templates_dir: Optional[str] = None) -> list[dict[str, str]]:
+    """The conversation for one iteration (see the module docstring)."""
+    from rewards.llm.prompting import format_reflection, initial_messages, preference_messages, reflection_messages
+
+    failures = _failures_text(request.results)
+    if request.ranking:
+        msgs = preference_messages(request.ctx, request.task, request.ranking, request.feedback, templates_dir)
+    elif request.best is not None:
+        best = request.best
+        stats = dict(best.get("stats") or {})
+        text = format_reflection({**stats, "fitness": best.get("fitness"), "code": best.get("code")})
+        msgs = reflection_messages(request.ctx, request.task, best["code"], text, request.feedback, templates_dir)
+    else:
+        msgs = initial_messages(request.ctx, request.task, templates_dir)
+    if failures and request.iteration > 0:
+        msgs[-1] = {**msgs[-1], "content": msgs[-1]["content"].rstrip() + "\n\n" + failures}
+    return msgs
+
+
+class ChatProposer:
+    """Candidates from a chat client (:class:`rewards.llm.client.ChatClient`), K requests per iteration."""
+
+    def __init__(self, client: Any, templates_dir: Optional[str] = None, name: str = "chat") -> None:
+        self.client, self.templates_dir, self.name = client, templates_dir, name
+
+    def propose(self, request: ProposalRequest) -> list[Any]:
+        messages = chat_messages(request, self.templates_dir)
+        seeds = [request.seed + j for j in range(request.k)]
+        replies = self.client.complete_many(messages, request.k, seeds)
+        return [r if isinstance(r, BaseException) else r.text for r in replies]
+
+    def usage(self) -> dict[str, float]:
+        usage = getattr(self.client, "usage", None)
+        return usage.as_dict() if usage is not None else {}
+
+
+class OfflineSearchProposer:
+    """The offline program search (:class:`rewards.llm.offline.OfflineProposer`) behind the same interface."""
+
+    name = "offline"
+
+    def __init__(self, **kwargs: Any) -> None:
+        from rewards.llm.offline import OfflineProposer
+
+        self.inner = OfflineProposer(**kwargs)
+
+    def propose(self, request: ProposalRequest) -> list[Any]:
+        reflection = None
+        if request.iteration > 0:
+            reflection = [{"code": r.get("code"), "fitness": r.get("fitness"), "error": r.get("error"),
+                           "components": (r.get("stats") or {}).get("components", {}),
+                           "success": (r.get("stats") or {}).get("success", [])}
+                          for r in request.results]
+            if request.best is not None and all(r.get("code") != request.best.get("code") for r in request.results):
+                b = request.best
+                reflection.append({"code": b.get("code"), "fitness": b.get("fitness"), "error": None,
+                                   "components": (b.get("stats") or {}).get("components", {}),
+                                   "success": (b.get("stats") or {}).get("success", [])})
+        return self.inner.propose(request.ctx, request.k, rng_seed=request.seed, reflection=reflection)
+
+    def usage(self) -> dict[str, float]:
+        return {}
+
+
+def make_proposer(llm_cfg: Any, run_dir: Path, templates_dir: Optional[str] = None) -> Any:
+    """The proposer for an ``llm`` config: ``offline``, ``openai`` (recorded to ``transcript.jsonl``) or ``replay``."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_container(llm_cfg, resolve=True) if OmegaConf.is_config(llm_cfg) else dict(llm_cfg)
+    name = cfg.get("name")
+    if name == "offline":
+        return OfflineSearchProposer(**{k: v for k, v in cfg.items() if k != "name"})
+    from rewards.llm.client import make_client
+
+    if name == "openai":
+        cfg.setdefault("record_transcript", None)
+        if not cfg["record_transcript"]:
+            cfg["record_transcript"] = str(Path(run_dir) / "transcript.jsonl")
+    return ChatProposer(make_client(cfg), templates_dir, name=str(name))

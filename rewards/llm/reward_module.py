@@ -1,0 +1,96 @@
+"""Reward code as a reward module: what a training run of one candidate uses in place of the env's reward.
+
+:class:`CodeReward` loads a reward program (``def compute_reward(state, action, next_state)``,
+see :mod:`rewards.llm.sandbox`), compiles it with the sandbox's restricted builtins and calls it on
+every rollout: the ``[T, N]`` batch is flattened to ``[T * N]`` (the program is written for a batch
+of ``N`` envs; it sees ``T * N`` rows), and the reward it returns replaces the env's reward for the
+learner (``mode="replace"``) or is added to it (``mode="add"``). Its named components are kept and
+reported by ``update`` as ``component/<name>/mean|min|max`` (the training log shows them as
+``reward/component/...``), which is what the search's reward reflection reads back.
+
+:class:`TaskMetricReward` is the "task metric used directly as reward" baseline: ``1`` on a
+transition where the episode ends in success (``terminated`` with a positive env reward, the
+success rule of MiniGrid), else ``0``.
+
+Both need the privileged state the learner records (``needs_state``); ``TaskMetricReward`` does not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import gymnasium as gym
+import torch
+
+from rlcore.batch import TransitionBatch
+from rlcore.reward import RewardModule
+
+
+def _flat(tensors: dict[str, torch.Tensor], lead: int) -> dict[str, torch.Tensor]:
+    return {k: v.reshape(-1, *v.shape[lead:]) for k, v in tensors.items()}
+
+
+class CodeReward(RewardModule):
+    """A compiled reward program as the task reward.
+
+    Args:
+        observation_space, action_space: single-env spaces (unused; the program reads the state).
+        code_path: file holding the program (or pass ``code``).
+        code: the program's source.
+        mode: ``"replace"`` (the program's reward is the learner's reward) or ``"add"`` (added to the env's).
+        check_outputs: check shape, dtype and finiteness of every call (one host sync per rollout).
+    """
+
+    intrinsic = False
+    needs_state = True
+    name = "code_reward"
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, code_path: Optional[str] = None,
+                 code: Optional[str] = None, mode: str = "replace", check_outputs: bool = True) -> None:
+        super().__init__()
+        from rewards.llm.sandbox import compile_reward
+
+        if (code is None) == (code_path is None):
+            raise ValueError("CodeReward needs exactly one of code= or code_path=")
+        if mode not in ("replace", "add"):
+            raise ValueError(f"CodeReward: mode must be 'replace' or 'add', got {mode!r}")
+        self.code = Path(code_path).read_text() if code_path is not None else str(code)
+        self.mode = mode
+        self.fn = compile_reward(self.code, None, validate=False, check_outputs=check_outputs)
+        self._components: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def compute(self, batch: TransitionBatch) -> torch.Tensor:
+        if batch.state is None or batch.next_state is None:
+            raise ValueError("CodeReward needs the privileged state in the batch (state/next_state); the learner "
+                             "records it for modules with needs_state=True")
+        lead = batch.reward.dim()
+        action = batch.action.reshape(-1, *batch.action.shape[lead:])
+        reward, components = self.fn(_flat(batch.state, lead), action, _flat(batch.next_state, lead))
+        self._components = {k: v.detach() for k, v in components.items()}
+        reward = reward.reshape(batch.batch_shape).float()
+        return reward + batch.reward if self.mode == "add" else reward
+
+    def update(self, batch: TransitionBatch) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, v in self._components.items():
+            v = v.float()
+            out[f"component/{name}/mean"] = float(v.mean())
+            out[f"component/{name}/min"] = float(v.min())
+            out[f"component/{name}/max"] = float(v.max())
+        return out
+
+
+class TaskMetricReward(RewardModule):
+    """``1.0`` where an episode ends in success (``terminated`` and env reward > 0), else ``0.0``."""
+
+    intrinsic = False
+    name = "task_metric"
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        super().__init__()
+
+    @torch.no_grad()
+    def compute(self, batch: TransitionBatch) -> torch.Tensor:
+        return (batch.terminated & (batch.reward > 0)).float()

@@ -1,0 +1,47 @@
+"""Train one reward candidate in its own process: ``python -m rewards.llm.worker <job.yaml>``.
+
+The loop (:mod:`rewards.llm.loop`) writes a full training config (the training app's ``train``
+config with ``reward`` pointing at the candidate's code) to ``job.yaml`` and starts this module in a
+child process with a wall-clock timeout, a temporary working directory and an environment scrubbed
+of API keys (:func:`scrubbed_environ`). The worker calls the runtime's train entry (config in,
+summary out) with the run directory named in the job; any exception is written, with its full
+traceback, to ``error.txt`` next to the job file, and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+#: substrings that mark an environment variable as a secret (matched case-insensitively)
+SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
+
+
+def scrubbed_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``environ`` (default: this process's) without variables whose names look secret."""
+    environ = dict(os.environ if environ is None else environ)
+    return {k: v for k, v in environ.items() if not any(m in k.upper() for m in SECRET_MARKERS)}
+
+
+def main(job_path: str) -> int:
+    job = Path(job_path).resolve()
+    try:
+        from omegaconf import OmegaConf
+
+        from rlcore.train import train
+
+        cfg = OmegaConf.load(job)
+        run_dir = Path(str(cfg.pop("worker_run_dir")))
+        train(cfg, run_dir)
+        return 0
+    except BaseException:  # noqa: BLE001 - every failure becomes the candidate's error text
+        (job.parent / "error.txt").write_text(traceback.format_exc())
+        return 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m rewards.llm.worker <job.yaml>")
+    raise SystemExit(main(sys.argv[1]))
