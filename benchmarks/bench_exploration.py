@@ -16,8 +16,10 @@ bootstrap 95% CI, and writes learning-curve plots.
 same network (``minigrid_policy_kwargs(encoder=...)``), the same PPO shape (n_steps 128, 8 minibatches,
 4 epochs, lr 5e-4, entropy 0.01) and the bonus built from the same ``configs/reward/<name>.yaml``,
 applied through ``RewardModuleCallback`` (own intrinsic critic, advantages 2:1 as native PPO); its
-runs appear in the report as ``sb3:<reward>``, so the fps ratio to the native path is read off the
-same table.
+runs appear in the report as ``sb3:<reward>``. With ``--with-native`` each SB3 run is followed by
+the native path on the same settings, under the same machine load (its run goes to
+``<name>_native_twin/``, outside the report's sweep), and the fps ratio is written to
+``<name>/fps_ratio-*.json`` and printed.
 """
 
 from __future__ import annotations
@@ -117,6 +119,30 @@ def run_sb3(args: argparse.Namespace) -> None:
                            "eval_success_rate": final["success_rate"], "eval_return_mean": final["return_mean"]}
                 (out / "summary.json").write_text(json.dumps(summary, indent=2))
                 print(json.dumps(summary), flush=True)
+                if args.with_native:
+                    _native_twin(args, task, reward, seed, summary)
+
+
+def _native_twin(args: argparse.Namespace, task: str, reward: str, seed: int, sb3_summary: dict) -> None:
+    """Train the native path on the same task, bonus, seed, budget and network right after the SB3
+    run (same machine state), and print the fps ratio of the two."""
+    from hydra import compose, initialize_config_dir
+
+    from rlcore.train import train
+
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
+        cfg = compose(config_name="train", overrides=[
+            f"env.id={task}", f"reward={reward}", f"seed={seed}", f"total_timesteps={args.frames}",
+            f"env.num_envs={args.num_envs}", f"algo.policy.encoder={args.encoder}",
+            f"eval.every_timesteps={args.eval_every}", "eval.num_episodes=64", f"checkpoint.every_timesteps={args.frames}",
+            "progress_bar=false", "num_threads=1", "logger=minimal", "diagnostics.visitation=false", "overwrite=true"])
+    native = train(cfg, RESULTS / f"{args.name}_native_twin" / f"{task}-{reward}-seed{seed}")
+    ratio = native["fps"] / sb3_summary["fps"]
+    line = {"task": task, "reward": reward, "seed": seed, "native_fps": native["fps"], "sb3_fps": sb3_summary["fps"],
+            "native_over_sb3": ratio, "native_success": native["eval_success_rate"],
+            "sb3_success": sb3_summary["eval_success_rate"]}
+    (RESULTS / args.name / f"fps_ratio-{task}-{reward}-seed{seed}.json").write_text(json.dumps(line, indent=2))
+    print(json.dumps(line), flush=True)
 
 
 def _curve(progress: Path, column: str = "eval/success_rate") -> tuple[list[int], list[float]]:
@@ -242,6 +268,8 @@ def main() -> None:
     b.add_argument("--eval-every", type=int, default=250_000)
     b.add_argument("--num-envs", type=int, default=256, help="as native env.num_envs")
     b.add_argument("--encoder", choices=["mlp", "minigrid"], default="mlp", help="as native algo.policy.encoder")
+    b.add_argument("--with-native", action="store_true",
+                   help="right after each SB3 run, train the native path on the same settings and report the fps ratio")
     q = sub.add_parser("report")
     q.add_argument("--name", required=True)
     args = p.parse_args()
