@@ -187,7 +187,7 @@ def run_training_job(train_cfg: dict, job_dir: Path, timeout_s: float) -> dict[s
         except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
-            return {"ok": False, "error": f"training timed out after {timeout_s:.0f} s of wall-clock time (killed)",
+            return {"ok": False, "error": f"training timed out after {timeout_s:g} s of wall-clock time (killed)",
                     "run_dir": str(run_dir), "wall_s": time.perf_counter() - t0}
     wall = time.perf_counter() - t0
     (job_dir / "worker.log").write_text(out or "")
@@ -286,7 +286,7 @@ class RewardSearch:
         if job is not None:
             result["wall_s"] = job["wall_s"]
             if not job["ok"]:
-                result.update(status="failed", stage="train", error=job["error"])
+                result.update(status="failed", stage="train", error=job["error"], fitness=None)
             else:
                 stats = training_stats(Path(job["run_dir"]), self.metric)
                 result.update(status="ok", stage="done", error=None, fitness=fitness_of(stats["metric"], int(self.search.select_last)),
