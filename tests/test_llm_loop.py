@@ -13,6 +13,7 @@ import json
 import math
 import re
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -367,3 +368,61 @@ def test_terminal_preference_follows_the_teacher(tmp_path):
     assert text.index(it0[1]["code"].strip()) < text.index("### Rank 2") < text.index(it0[0]["code"].strip())
     assert summary["best"]["name"] == "iter00_cand01"
     assert (run_dir / "best_reward.py").read_text() == it0[1]["code"]
+    assert read(run_dir / "search_state.json")["iterations"][0]["ranking"] == ["iter00_cand01", "iter00_cand00"]
+
+    # a resumed search keeps the ranking the person gave instead of asking again
+    def no_teacher(candidates: list[dict]) -> list[int]:
+        raise AssertionError("the teacher was asked again on resume")
+
+    (run_dir / "summary.json").unlink()
+    with FakeLLMServer([], fallback=Step.status_error(400, message="must not be asked")) as server:
+        cfg = make_cfg(*openai_overrides(server), "iterations=2", "candidates=2", "search.reeval_seeds=0",
+                       "search.preference=terminal", f"search.feedback={tmp_path / 'feedback.txt'}", "resume=true")
+        resumed = synthesize(cfg, run_dir, log=quiet, teacher=no_teacher)
+        assert server.request_count == 0
+    assert resumed["best"]["name"] == "iter00_cand01"
+
+
+def test_feedback_without_a_trained_candidate_and_on_resume(tmp_path):
+    """Terminal feedback reaches the model although no candidate trained, and is not asked for twice."""
+    asked: list[int] = []
+
+    def feedback_fn(it: int, best: dict | None) -> str:
+        asked.append(it)
+        assert best is None
+        return f"{FEEDBACK} (after iteration {it})"
+
+    run_dir = tmp_path / "run"
+    args = ["iterations=3", "candidates=2", "search.reeval_seeds=0", "search.feedback=terminal"]
+    with FakeLLMServer([], fallback=Step.reply(NO_CODE_REPLY)) as server:
+        summary = synthesize(make_cfg(*openai_overrides(server), *args), run_dir, log=quiet, feedback_fn=feedback_fn)
+        assert asked == [0, 1]  # not after the last iteration
+        for it in (1, 2):
+            text = last_user(requests_of(server.requests, it)[0])
+            assert f"{FEEDBACK} (after iteration {it - 1})" in text
+            assert "Candidate 1 of the last iteration failed at the extract stage" in text
+        assert summary["best"] is None and [e["feedback"] for e in summary["iterations"]][:2] == [
+            f"{FEEDBACK} (after iteration 0)", f"{FEEDBACK} (after iteration 1)"]
+
+        (run_dir / "summary.json").unlink()
+        synthesize(make_cfg(*openai_overrides(server), *args, "resume=true"), run_dir, log=quiet,
+                   feedback_fn=feedback_fn)
+        assert asked == [0, 1] and server.request_count == 6
+    assert read(run_dir / "summary.json")["iterations"] == summary["iterations"]
+
+
+def test_unreachable_endpoint_fails_every_candidate_at_the_request(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    cfg = make_cfg("llm=openai", f"llm.base_url=http://127.0.0.1:{port}/v1", "llm.model=fake-model",
+                   "llm.timeout_s=0.5", "llm.max_retries=1", "llm.backoff_s=0.01", "llm.backoff_max_s=0.02",
+                   "iterations=2", "candidates=2", "search.reeval_seeds=0")
+    summary = synthesize(cfg, tmp_path / "run", log=quiet)
+    for it in range(2):
+        for r in results(tmp_path / "run", it):
+            assert (r["status"], r["stage"]) == ("failed", "request") and "connection" in r["error"].lower()
+    assert summary["best"] is None
+    assert summary["llm_usage"]["requests"] == 4 and summary["llm_usage"]["failures"] == 4
+    assert summary["llm_usage"]["retries"] == 4
+    assert len((tmp_path / "run" / "transcript.jsonl").read_text().splitlines()) == 4

@@ -340,10 +340,17 @@ class RewardSearch:
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------------------ preference
-    def rank(self, results: list[dict]) -> list[dict]:
-        """Successful candidates best first: by fitness, or by the teacher in preference mode."""
+    def rank(self, results: list[dict], saved: Optional[list[str]] = None) -> list[dict]:
+        """Successful candidates best first: by fitness, or by the teacher in preference mode.
+
+        ``saved``: candidate names in the order a person already gave for these results (a resumed
+        search); with the terminal teacher it is used instead of asking again.
+        """
         ok = [r for r in results if r["status"] == "ok"]
         if self.preference == "terminal" and len(ok) > 1:
+            if saved is not None and sorted(saved) == sorted(r["name"] for r in ok):
+                by_name = {r["name"]: r for r in ok}
+                return [by_name[name] for name in saved]
             for r in ok:
                 r["gif"] = self._render(r)
             order = self.teacher(ok)
@@ -370,6 +377,7 @@ class RewardSearch:
         state = read_json(state_path) if state_path.exists() else {"best": None, "iterations": []}
         write_json(self.run_dir / "env_context.json", {"text": self.ctx.text, "task": self.task, "metric": self.metric})
         best: Optional[dict] = state["best"]
+        done = {e["iteration"]: e for e in state["iterations"]}
         previous: list[dict] = []
         ranking: Optional[list[str]] = None
         feedback: Optional[str] = None
@@ -377,17 +385,21 @@ class RewardSearch:
             request = ProposalRequest(self.ctx, self.task, int(self.cfg.candidates), it, int(self.cfg.seed) * 1000 + it * 100,
                                       best=best, results=previous, ranking=ranking, feedback=feedback)
             results = self.run_iteration(it, request)
-            ranked = self.rank(results)
+            ranked = self.rank(results, (done.get(it) or {}).get("ranking"))
             if ranked and (best is None or self.preference == "terminal" or ranked[0]["fitness"] > best["fitness"]):
                 # with a person as teacher, their top choice of the newest iteration becomes the base
                 best = ranked[0]
                 (self.run_dir / "best_reward.py").write_text(best["code"])
             ranking = [r["code"] for r in ranked] if self.preference != "off" else None
             previous = results
-            feedback = self._feedback(it, best)
+            if it in done and (self.run_dir / f"iter_{it + 1:02d}" / "replies.json").exists():
+                feedback = done[it].get("feedback")  # already sent with the next request: do not ask again
+            else:
+                feedback = self._feedback(it, best)
             entry = {"iteration": it, "ok": sum(r["status"] == "ok" for r in results),
                      "failed": sum(r["status"] != "ok" for r in results),
-                     "best_fitness": ranked[0]["fitness"] if ranked else None, "feedback": feedback}
+                     "best_fitness": ranked[0]["fitness"] if ranked else None, "feedback": feedback,
+                     "ranking": [r["name"] for r in ranked]}
             state["iterations"] = [e for e in state["iterations"] if e["iteration"] != it] + [entry]
             state["best"] = best
             write_json(state_path, state)

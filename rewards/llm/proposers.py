@@ -34,7 +34,8 @@ def _failures_text(results: list[dict]) -> str:
 
 def chat_messages(request: ProposalRequest, templates_dir: Optional[str] = None) -> list[dict[str, str]]:
     """The conversation for one iteration (see the module docstring)."""
-    from rewards.llm.prompting import format_reflection, initial_messages, preference_messages, reflection_messages
+    from rewards.llm.prompting import (format_reflection, initial_messages, preference_messages, reflection_messages,
+                                       render_template)
 
     failures = _failures_text(request.results)
     if request.ranking:
@@ -46,6 +47,12 @@ def chat_messages(request: ProposalRequest, templates_dir: Optional[str] = None)
         msgs = reflection_messages(request.ctx, request.task, best["code"], text, request.feedback, templates_dir)
     else:
         msgs = initial_messages(request.ctx, request.task, templates_dir)
+        if request.feedback and request.feedback.strip():
+            # no candidate trained yet: the person's feedback still reaches the model
+            values = {"env_id": request.ctx.env_id, "env_context": request.ctx.text, "signature": request.ctx.signature,
+                      "task_description": request.task, "feedback": request.feedback.strip()}
+            msgs[-1] = {**msgs[-1], "content": msgs[-1]["content"].rstrip() + "\n\n"
+                        + render_template("feedback.txt", values, templates_dir).strip()}
     if failures and request.iteration > 0:
         msgs[-1] = {**msgs[-1], "content": msgs[-1]["content"].rstrip() + "\n\n" + failures}
     return msgs
