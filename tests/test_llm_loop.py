@@ -357,12 +357,16 @@ def test_simulated_preference_sends_a_ranking_without_numbers(tmp_path):
 def test_terminal_preference_follows_the_teacher(tmp_path):
     seen: list[list[str]] = []
 
+    gifs: list[str | None] = []
+
     def teacher(candidates: list[dict]) -> list[int]:
         seen.append([c["name"] for c in candidates])
+        gifs.extend(c.get("gif") for c in candidates)
         return [1, 0]  # the second candidate is preferred
 
     run_dir, requests, summary = preference_run(tmp_path, "terminal", teacher=teacher)
     assert seen == [["iter00_cand00", "iter00_cand01"]]
+    assert len(gifs) == 2 and all(g and Path(g).is_file() and g.endswith(".gif") for g in gifs), gifs
     it0 = results(run_dir, 0)
     text = last_user(requests_of(requests, 1)[0])
     assert text.index(it0[1]["code"].strip()) < text.index("### Rank 2") < text.index(it0[0]["code"].strip())
