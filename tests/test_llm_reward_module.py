@@ -81,3 +81,12 @@ def test_task_metric_reward_is_one_exactly_on_successful_episode_ends():
                             terminated=torch.tensor([True, True, False, False]),
                             truncated=torch.tensor([False, False, True, False]))
     assert torch.equal(module.compute(batch), torch.tensor([0.0, 1.0, 0.0, 0.0]))
+
+
+def test_training_workers_get_an_environment_without_secrets():
+    from rewards.llm.worker import scrubbed_environ
+
+    env = scrubbed_environ({"OPENAI_API_KEY": "x", "HF_TOKEN": "y", "MY_SETTING": "sk-abcdefghijklmnopqrstuvwx",
+                            "PATH": "/usr/bin", "HOME": "/home/u"})
+    assert "OPENAI_API_KEY" not in env and "HF_TOKEN" not in env and "MY_SETTING" not in env
+    assert env["PATH"] == "/usr/bin" and env["HOME"] == "/home/u"

@@ -35,6 +35,7 @@ become failed candidates whose error text goes back to the proposer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -171,6 +172,7 @@ def run_training_job(train_cfg: dict, job_dir: Path, timeout_s: float) -> dict[s
     The worker runs in a fresh temporary working directory with API keys removed from its
     environment and is killed after ``timeout_s`` seconds of wall-clock time.
     """
+    job_dir = Path(job_dir).resolve()  # the worker runs in a temporary directory: absolute paths only
     job_dir.mkdir(parents=True, exist_ok=True)
     run_dir = job_dir / "train"
     job_path = job_dir / "job.yaml"
@@ -223,7 +225,7 @@ class RewardSearch:
                  log: Callable[[str], None] = print) -> None:
         from rewards.llm.context import describe_env
 
-        self.cfg, self.run_dir, self.proposer, self.log = cfg, Path(run_dir), proposer, log
+        self.cfg, self.run_dir, self.proposer, self.log = cfg, Path(run_dir).resolve(), proposer, log
         self.search = cfg.search
         self.env = env_factory()
         self.ctx = describe_env(self.env, str(cfg.env.id))
@@ -258,7 +260,7 @@ class RewardSearch:
     @staticmethod
     def code_reward(name: str, code_path: Path, mode: str) -> dict:
         return {"name": name, "module": {"_target_": "rewards.llm.reward_module.CodeReward",
-                                         "code_path": str(code_path), "mode": mode}}
+                                         "code_path": str(Path(code_path).resolve()), "mode": mode}}
 
     # ------------------------------------------------------------------------------ candidates
     def _validate(self, reply: Any, cand_dir: Path) -> tuple[Optional[str], Optional[dict]]:
@@ -444,7 +446,10 @@ class RewardSearch:
 
         def train_one(item):
             arm, seed = item
-            job_dir = final_dir / f"{arm}_seed{seed}"
+            # the best arm's runs are keyed by its code, so a resumed search that found a better reward
+            # re-trains it instead of reusing the runs of the previous best
+            tag = f"best-{hashlib.sha256(best['code'].encode()).hexdigest()[:10]}" if arm == "best" else arm
+            job_dir = final_dir / f"{tag}_seed{seed}"
             if (job_dir / "result.json").exists():
                 return arm, seed, read_json(job_dir / "result.json")
             job = run_training_job(self.train_config(arms[arm], seed, f"{arm}_seed{seed}"), job_dir,

@@ -32,7 +32,7 @@ def synthesize(cfg: DictConfig, run_dir: Path, **search_kwargs: Any) -> dict[str
     from rlcore.make_env import make_env
     from rlcore.train import _resolve_device
 
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
     if run_dir.exists() and any(run_dir.glob("iter_*")) and not cfg.resume:
         if not cfg.overwrite:
             raise FileExistsError(f"{run_dir} already holds a search; pass resume=true to continue it, "

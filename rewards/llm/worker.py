@@ -15,14 +15,13 @@ import sys
 import traceback
 from pathlib import Path
 
-#: substrings that mark an environment variable as a secret (matched case-insensitively)
-SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
-
-
 def scrubbed_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``environ`` (default: this process's) without variables whose names look secret."""
-    environ = dict(os.environ if environ is None else environ)
-    return {k: v for k, v in environ.items() if not any(m in k.upper() for m in SECRET_MARKERS)}
+    """A copy of ``environ`` (default: this process's) without secrets: the same rules as the sandbox's
+    validation child (:func:`rewards.llm.sandbox.child_environment`: secret-looking names such as
+    ``*KEY*``/``*TOKEN*``, token-looking values such as ``sk-...``), one-thread math libraries."""
+    from rewards.llm.sandbox import child_environment
+
+    return child_environment(os.environ if environ is None else environ)
 
 
 def main(job_path: str) -> int:
