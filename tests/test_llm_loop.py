@@ -433,3 +433,18 @@ def test_unreachable_endpoint_fails_every_candidate_at_the_request(tmp_path):
     assert summary["llm_usage"]["requests"] == 4 and summary["llm_usage"]["failures"] == 4
     assert summary["llm_usage"]["retries"] == 4
     assert len((tmp_path / "run" / "transcript.jsonl").read_text().splitlines()) == 4
+
+
+def test_mujoco_task_runs_through_the_loop(tmp_path):
+    """HalfCheetah through the gymnasium adapter: qpos/qvel context, offline programs, return fitness."""
+    pytest.importorskip("mujoco")
+    cfg = make_cfg("env=mujoco", "env.id=HalfCheetah-v5", "env.num_envs=2", "env.vectorization=sync",
+                   "total_timesteps=1024", "eval.every_timesteps=512", "eval.num_episodes=2", "algo.params.n_steps=128",
+                   "iterations=1", "candidates=1", "search.reeval_seeds=1", "search.baselines=true")
+    summary = synthesize(cfg, tmp_path / "mj")
+    assert summary["metric"] == "return" and "qpos" in read(tmp_path / "mj" / "env_context.json")["text"]
+    (cand,) = results(tmp_path / "mj", 0)
+    assert cand["status"] == "ok" and math.isfinite(cand["fitness"])
+    assert "forward_velocity" in cand["stats"]["components"]
+    # return fitness: the env-reward baseline only (the task metric is the env return itself)
+    assert set(summary["final"]["arms"]) == {"best", "env_reward"}
