@@ -8,6 +8,7 @@ from algorithms.ppo import PPO
 from rewards.intrinsic.combine import IntrinsicReward
 from rewards.intrinsic.counts import CountBonus
 from rewards.intrinsic.e3b import E3B
+from rewards.intrinsic.episodic_counts import EpisodicCountBonus
 from rewards.intrinsic.rnd import RND
 from rlcore.evaluation import evaluate_policy
 from toy_envs import ChainEnv
@@ -38,6 +39,7 @@ def test_plain_ppo_fails_the_long_chain():
     ("rnd (global)", lambda o, a: RND(o, a, lr=1e-3), {}),
     # The episodic bonus needs a shorter intrinsic horizon and a smaller weight on this chain.
     ("e3b (episodic)", lambda o, a: E3B(o, a, embed_dim=16), {"gamma_int": 0.9, "int_coef": 0.1}),
+    ("episodic counts", lambda o, a: EpisodicCountBonus(o, a), {"gamma_int": 0.9, "int_coef": 0.1}),
 ])
 def test_bonus_solves_the_long_chain(name, factory, ppo_kwargs):
     assert _success(factory, **ppo_kwargs) > 0.8, name
