@@ -175,24 +175,27 @@ def bootstrap_ci(per_task: list[np.ndarray], reps: int = 2000, seed: int = 0) ->
 
 
 def report(args: argparse.Namespace) -> None:
-    sweep = RESULTS / args.name
+    """Tables and plots over every finished run of the sweeps named by ``--name`` (one or more)."""
+    names = args.name if isinstance(args.name, list) else [args.name]
+    sweep = RESULTS / names[0]
     runs = []
-    for summary_path in sorted(sweep.glob("*/summary.json")):
-        s = json.loads(summary_path.read_text())
-        xs, ys = _curve(summary_path.parent / "progress.csv")
-        reach = next((x for x, y in zip(xs, ys) if y >= 0.9), None)
-        runs.append({**s, "curve": (xs, ys), "return_curve": _curve(summary_path.parent / "progress.csv", "eval/return_mean"),
-                     "frames_to_0.9": reach})
+    for name in names:
+        for summary_path in sorted((RESULTS / name).glob("*/summary.json")):
+            s = json.loads(summary_path.read_text())
+            xs, ys = _curve(summary_path.parent / "progress.csv")
+            reach = next((x for x, y in zip(xs, ys) if y >= 0.9), None)
+            runs.append({**s, "curve": (xs, ys), "return_curve": _curve(summary_path.parent / "progress.csv", "eval/return_mean"),
+                         "frames_to_0.9": reach})
     if not runs:
-        raise SystemExit(f"no finished runs under {sweep}")
+        raise SystemExit(f"no finished runs under {', '.join(str(RESULTS / n) for n in names)}")
     by = defaultdict(list)
     for r in runs:
         by[(r["env_id"], r["reward"])].append(r)
     tasks = sorted({r["env_id"] for r in runs})
     rewards = sorted({r["reward"] for r in runs}, key=lambda k: (k != "none", k))
-    print(f"## {args.name}: final evaluation success (64 episodes), budget {runs[0]['total_timesteps']:,} frames\n")
-    print("| task | reward | seeds | success per seed | mean | frames to 0.9 (per seed) | wall time (s, mean) | fps (mean) |")
-    print("|---|---|---:|---|---:|---|---:|---:|")
+    print(f"## {' + '.join(names)}: final evaluation success (64 episodes)\n")
+    print("| task | reward | frames | seeds | success per seed | mean | frames to 0.9 (per seed) | wall time (s, mean) | fps (mean) |")
+    print("|---|---|---:|---:|---|---:|---|---:|---:|")
     for task in tasks:
         for reward in rewards:
             rs = sorted(by.get((task, reward), []), key=lambda r: r["seed"])
@@ -200,7 +203,7 @@ def report(args: argparse.Namespace) -> None:
                 continue
             succ = [r["eval_success_rate"] for r in rs]
             reach = ", ".join(f"{r['frames_to_0.9']:,}" if r["frames_to_0.9"] else "—" for r in rs)
-            print(f"| {task} | {reward} | {len(rs)} | {', '.join(f'{x:.2f}' for x in succ)} | {np.mean(succ):.2f} | "
+            print(f"| {task} | {reward} | {rs[0]['total_timesteps']:,} | {len(rs)} | {', '.join(f'{x:.2f}' for x in succ)} | {np.mean(succ):.2f} | "
                   f"{reach} | {np.mean([r['wall_time_s'] for r in rs]):.0f} | {np.mean([r['fps'] for r in rs]):,.0f} |")
     print("\n## aggregate over tasks x seeds: IQM of final success, stratified bootstrap 95% CI\n")
     print("| reward | runs | IQM | 95% CI |")
@@ -271,7 +274,7 @@ def main() -> None:
     b.add_argument("--with-native", action="store_true",
                    help="right after each SB3 run, train the native path on the same settings and report the fps ratio")
     q = sub.add_parser("report")
-    q.add_argument("--name", required=True)
+    q.add_argument("--name", required=True, nargs="+", help="one or more sweeps, reported together")
     args = p.parse_args()
     {"run": run, "sb3": run_sb3, "report": report}[args.what](args)
 
