@@ -33,15 +33,22 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--name", required=True)
     p.add_argument("--target", type=float, default=0.8, help="success rate for the frames-to-target column")
+    p.add_argument("--report-only", action="store_true", help="skip the search; re-read the finished run")
     p.add_argument("overrides", nargs="*", help="Hydra overrides for rewards.llm.synthesize")
     args = p.parse_args()
     run_dir = RESULTS / "synthesize" / args.name
     cmd = [sys.executable, "-m", "rewards.llm.synthesize", *args.overrides, f"run_dir={run_dir}", "overwrite=true",
            f"search.target_success={args.target}"]
-    print(" ".join(cmd), flush=True)
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    wall = time.perf_counter() - t0
+    wall_file = run_dir / "search_wall_time_s.txt"
+    if not args.report_only:
+        print(" ".join(cmd), flush=True)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, check=True)
+        wall_file.write_text(f"{time.perf_counter() - t0:.1f}\n")
+    wall = float(wall_file.read_text()) if wall_file.exists() else float("nan")
+    from rewards.llm.report import write_report
+
+    write_report(run_dir, args.target)
     summary = json.loads((run_dir / "summary.json").read_text())
     print(f"\nsearch wall time: {wall:.0f} s ({wall / 60:.1f} min), proposer {summary['proposer']}, metric {summary['metric']}")
     print(f"best candidate: {summary['best']['name'] if summary['best'] else None}")

@@ -72,12 +72,16 @@ def _plot(final: dict, path: Path, metric: str, threshold: float) -> Optional[Pa
     return path
 
 
-def write_report(run_dir: Path) -> Path:
-    """Write ``report.md`` (and ``final_curves.png``) for the search in ``run_dir``; returns its path."""
+def write_report(run_dir: Path, target_success: Optional[float] = None) -> Path:
+    """Write ``report.md`` (and ``final_curves.png``) for the search in ``run_dir``; returns its path.
+
+    ``target_success`` (default: the run's ``search.target_success``) is the success rate of the
+    "frames to success" column.
+    """
     run_dir = Path(run_dir)
     summary = read_json(run_dir / "summary.json")
     cfg = OmegaConf.load(run_dir / "config.yaml") if (run_dir / "config.yaml").exists() else None
-    threshold = float(cfg.search.target_success) if cfg is not None else 0.8
+    threshold = target_success if target_success is not None else (float(cfg.search.target_success) if cfg is not None else 0.8)
     metric = summary["metric"]
     lines = [f"# Reward search on {summary['env_id']}", "",
              f"Proposer: `{summary['proposer']}`; fitness: {'eval success rate' if metric == 'success' else 'eval return'} "
@@ -124,7 +128,9 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description="Rewrite report.md of a reward search run directory.")
     p.add_argument("run_dir")
-    print(write_report(Path(p.parse_args().run_dir)))
+    p.add_argument("--target-success", type=float, default=None, help="threshold of the frames-to-success column")
+    args = p.parse_args()
+    print(write_report(Path(args.run_dir), args.target_success))
 
 
 if __name__ == "__main__":
