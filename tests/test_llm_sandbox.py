@@ -265,3 +265,16 @@ def test_refusals_never_start_a_process_and_can_raise(sample):
         validate_in_subprocess("def compute_reward(:\n", sample, raise_on_error=True)
     with pytest.raises(RewardCodeError, match="not allowed"):
         compile_reward(_wrap("x = eval('1')"), None, validate=False)
+
+
+@pytest.mark.parametrize("constant", ["X = 9**9**9", "X = ((9**64)**64)**64", "X = [0] * 10**10", "X = 'a' * 10**9",
+                                      "X = 1 << 10**9", "X = (1, 2) * 3"])
+def test_top_level_constants_that_could_blow_up_on_load_are_refused(constant):
+    code = constant + "\n\ndef compute_reward(state, action, next_state):\n    r = action.float() * 0\n    return r, {'r': r}\n"
+    with pytest.raises(RewardCodeError, match="line 1"):
+        check_code(code)
+
+
+@pytest.mark.parametrize("constant", ["X = 2**10", "X = 0.5 * math.pi", "X = -3 ** 2", "X = (1.0 + 2.0) / 3"])
+def test_ordinary_top_level_constants_are_allowed(constant):
+    check_code(constant + "\n\ndef compute_reward(state, action, next_state):\n    r = action.float() * X\n    return r, {'r': r}\n")

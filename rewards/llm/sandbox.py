@@ -132,6 +132,31 @@ class RewardCodeError(Exception):
         self.reason = reason
 
 
+
+#: largest literal exponent / shift a top-level constant may use (runs in-process when code is loaded)
+_MAX_CONSTANT_EXPONENT = 64
+
+
+def _small_number(node: ast.expr) -> bool:
+    value = node.operand if isinstance(node, ast.UnaryOp) else node
+    return (isinstance(value, ast.Constant) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool)
+            and abs(value.value) <= _MAX_CONSTANT_EXPONENT)
+
+
+def _bounded_constant_op(node: ast.BinOp) -> bool:
+    """A top-level constant expression that cannot blow up when the module is executed: powers and
+    shifts only by small literal numbers (no ``9**9**9``, ``1 << 10**9``), and no repetition of
+    sequences or strings (``[0] * 10**10``)."""
+    if isinstance(node.op, (ast.Pow, ast.LShift, ast.RShift)):
+        # no chains either: ((9**64)**64)**64 grows as fast as 9**9**9
+        return _small_number(node.right) and not any(isinstance(n, ast.BinOp) for n in ast.walk(node.left))
+    if isinstance(node.op, ast.Mult):
+        seq = (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.JoinedStr)
+        return not any(isinstance(side, seq) or (isinstance(side, ast.Constant) and isinstance(side.value, (str, bytes)))
+                       for side in (node.left, node.right))
+    return True
+
+
 class _PolicyChecker:
     """Collects policy violations of one parsed module as ``(lineno, message)`` pairs."""
 
@@ -201,7 +226,8 @@ class _PolicyChecker:
         if isinstance(node, ast.UnaryOp):
             return self.is_constant_expr(node.operand)
         if isinstance(node, ast.BinOp):
-            return self.is_constant_expr(node.left) and self.is_constant_expr(node.right)
+            return (self.is_constant_expr(node.left) and self.is_constant_expr(node.right)
+                    and _bounded_constant_op(node))
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
             return all(self.is_constant_expr(e) for e in node.elts)
         if isinstance(node, ast.Dict):
