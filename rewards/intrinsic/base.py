@@ -18,6 +18,8 @@ A bonus that cannot embed an observation space raises ``ValueError`` naming the 
 
 from __future__ import annotations
 
+from typing import Optional
+
 import gymnasium as gym
 import torch
 from torch import nn
@@ -40,6 +42,16 @@ class IntrinsicBonus(RewardModule):
         super().__init__()
         self.observation_space = observation_space
         self.action_space = action_space
+
+    @property
+    def state_keys(self) -> Optional[list[str]]:
+        """Privileged-state entries the bonus hashes (its ``keyer``'s ``state_keys``), else ``None``."""
+        return getattr(getattr(self, "keyer", None), "state_keys", None)
+
+    @property
+    def needs_state(self) -> bool:
+        """A bonus hashing privileged state asks learners to record ``state``/``next_state`` (its keys only)."""
+        return self.state_keys is not None
 
     def encoder(self, kind: str = "auto", out_dim: int = 64) -> nn.Module:
         """A fresh observation encoder for this bonus (errors name the bonus)."""

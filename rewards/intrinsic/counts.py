@@ -64,8 +64,6 @@ class CountBonus(IntrinsicBonus):
             raise ValueError(f"{owner}: table_size must be >= 1, got {table_size}")
         self.beta = float(beta)
         self.keyer = StateKeyer(observation_space, owner, mode=hash_mode, k=simhash_bits, state_keys=state_keys, seed=seed)
-        # hashing privileged state: ask the learner to record state/next_state (only those keys)
-        self.needs_state, self.state_keys = self.keyer.state_keys is not None, self.keyer.state_keys
         self.register_buffer("counts", torch.zeros(int(table_size), dtype=torch.int64))
 
     def slots(self, batch: TransitionBatch) -> torch.Tensor:

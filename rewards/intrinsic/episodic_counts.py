@@ -50,8 +50,6 @@ class EpisodicCountBonus(IntrinsicBonus):
         self.beta = float(beta)
         self.keyer = StateKeyer(observation_space, f"bonus '{self.name}'", mode=hash_mode, k=simhash_bits,
                                 state_keys=state_keys, seed=seed)
-        # hashing privileged state: ask the learner to record state/next_state (only those keys)
-        self.needs_state, self.state_keys = self.keyer.state_keys is not None, self.keyer.state_keys
         self.memory = EpisodicCounts(capacity)
         self._last_bonus: Optional[torch.Tensor] = None
 

@@ -69,8 +69,6 @@ class NovelD(IntrinsicBonus):
                        encoder=encoder, lr=lr, epochs=epochs, minibatch_size=minibatch_size,
                        update_proportion=update_proportion, normalize_obs=normalize_obs, obs_clip=obs_clip)
         self.keyer = StateKeyer(observation_space, owner, mode=hash_mode, k=simhash_bits, state_keys=state_keys)
-        # hashing privileged state: ask the learner to record state/next_state (only those keys)
-        self.needs_state, self.state_keys = self.keyer.state_keys is not None, self.keyer.state_keys
         self.alpha, self.capacity, self.episodic = float(alpha), int(capacity), bool(episodic)
         self.memory = EpisodicCounts(self.capacity)
         self._last_bonus = None

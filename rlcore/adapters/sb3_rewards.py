@@ -62,7 +62,7 @@ from rlcore.batch import TransitionBatch
 from rlcore.env import BatchedEnv
 from rlcore.nets import make_encoder
 from rlcore.normalization import DiscountedReturnNormalizer
-from rlcore.rollout import compute_gae, module_needs_state, select_state
+from rlcore.rollout import compute_gae, module_needs_state, select_state, step_next_state
 from rlcore.reward import RewardModule, check_finite
 from rlcore.tensors import Obs
 
@@ -204,16 +204,8 @@ class _StateSource:
 
     def final(self) -> dict[str, torch.Tensor]:
         final, self.env.final_state = self.env.final_state, None
-        if final is None:
-            if not self.keys:
-                return {}
-            raise RuntimeError(
-                f"reward module '{self.owner}' needs next_state, but {self.env!r} left no final_state after "
-                "its step; it must implement record_final_state (see rlcore.env)")
-        missing = [k for k in self.keys if k not in final]
-        if missing:
-            raise KeyError(f"reward module '{self.owner}': the env's final_state has no {missing}; it has {sorted(final)}")
-        return self._copy(final)
+        info = {} if final is None else {"final_state": final}
+        return self._copy(step_next_state(info, self.keys, f"reward module '{self.owner}'"))
 
 
 def _stack_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
