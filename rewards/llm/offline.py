@@ -303,18 +303,15 @@ def _minigrid_terms(ctx: EnvContext) -> list[TermDef]:
         terms.append(TermDef("subgoal_progress", 1.0, "progress along key -> door -> "
                              + ("goal" if has_goal else "target") + " (staged potential)",
                              _progress("_phi_subgoal"), ("_phi_subgoal", final) + step, uses_metric=True))
-    if has_goal:
-        terms.append(TermDef("goal_progress", 1.0, "progress toward the goal cell (potential-based)",
-                             _progress("_phi_goal"), ("_phi_goal",) + step, uses_metric=True))
-    if has_target:
-        terms.append(TermDef("target_progress", 1.0, "progress toward the target object (potential-based)",
-                             _progress("_phi_target"), ("_phi_target",) + step, uses_metric=True))
-    if has_key:
-        terms.append(TermDef("key_progress", 1.0, "progress toward the key while it is needed (potential-based)",
-                             _progress("_phi_key"), ("_phi_key",) + step, uses_metric=True))
-    if has_door:
-        terms.append(TermDef("door_progress", 1.0, "progress toward the closed door (potential-based)",
-                             _progress("_phi_door"), ("_phi_door",) + step, uses_metric=True))
+    progress_terms = (  # (available, name, potential helper, doc), in priority order
+        (has_goal, "goal_progress", "_phi_goal", "progress toward the goal cell (potential-based)"),
+        (has_target, "target_progress", "_phi_target", "progress toward the target object (potential-based)"),
+        (has_key, "key_progress", "_phi_key", "progress toward the key while it is needed (potential-based)"),
+        (has_door, "door_progress", "_phi_door", "progress toward the closed door (potential-based)"),
+    )
+    for available, name, phi, doc in progress_terms:
+        if available:
+            terms.append(TermDef(name, 1.0, doc, _progress(phi), (phi,) + step, uses_metric=True))
     if has_key:
         lines = [
             "front, cell = _front_cell(state)",
@@ -388,6 +385,15 @@ def _minigrid_env(ctx: EnvContext, options: Mapping[str, Any]) -> dict[str, Any]
 
 
 # -------------------------------------------------------------------------------- MuJoCo code pieces
+_CTRL_COST = TermDef("ctrl_cost", 0.1, "minus the squared action (effort)",
+                     lambda env: ["t_ctrl_cost = -(action.to(torch.float32) ** 2).sum(-1)"])
+
+
+def _joint_dofs(facts: Mapping[str, Any]) -> list[int]:
+    """qvel indices of the non-root joints."""
+    return [i for i, lab in enumerate(facts.get("qvel_labels") or []) if lab and not lab.get("root")]
+
+
 def _mujoco_terms(ctx: EnvContext) -> list[TermDef]:
     f = ctx.facts
     keys = set(ctx.state_keys)
@@ -396,8 +402,7 @@ def _mujoco_terms(ctx: EnvContext) -> list[TermDef]:
         terms.append(TermDef("forward_velocity", 1.0, "velocity of the root along +x (m/s)", lambda env: [
             "t_forward_velocity = next_state['qvel'][:, $x_vel].to(torch.float32)"], mandatory=True))
     if f.get("action_dim"):
-        terms.append(TermDef("ctrl_cost", 0.1, "minus the squared action (effort)", lambda env: [
-            "t_ctrl_cost = -(action.to(torch.float32) ** 2).sum(-1)"]))
+        terms.append(_CTRL_COST)
     if "root_z_pos" in f and "init_height" in f and "qpos" in keys:
         terms.append(TermDef("height", 1.0, "minus the squared deviation of the root height from its start value",
                              lambda env: [
@@ -415,9 +420,7 @@ def _mujoco_terms(ctx: EnvContext) -> list[TermDef]:
     if f.get("terminates"):
         terms.append(TermDef("alive", 1.0, "1 per step while the episode runs (the env ends on falling)",
                              lambda env: ["t_alive = torch.ones(action.shape[0], device=action.device)"]))
-    labels = f.get("qvel_labels") or []
-    joint_dofs = [i for i, lab in enumerate(labels) if lab and not lab.get("root")]
-    if joint_dofs and "qvel" in keys:
+    if _joint_dofs(f) and "qvel" in keys:
         terms.append(TermDef("joint_velocity", 0.001, "minus the mean squared joint velocity", lambda env: [
             "t_joint_velocity = -(next_state['qvel'][:, $joint_from:].to(torch.float32) ** 2).mean(-1)"]))
     return terms
@@ -425,8 +428,7 @@ def _mujoco_terms(ctx: EnvContext) -> list[TermDef]:
 
 def _mujoco_env(ctx: EnvContext, options: Mapping[str, Any]) -> dict[str, Any]:
     f = ctx.facts
-    labels = f.get("qvel_labels") or []
-    joint_dofs = [i for i, lab in enumerate(labels) if lab and not lab.get("root")]
+    joint_dofs = _joint_dofs(f)
     return {
         "x_vel": int(f.get("root_x_vel", 0)),
         "z_pos": int(f.get("root_z_pos", 0)),
@@ -440,8 +442,7 @@ def _mujoco_env(ctx: EnvContext, options: Mapping[str, Any]) -> dict[str, Any]:
 def _other_terms(ctx: EnvContext) -> list[TermDef]:
     terms: list[TermDef] = []
     if ctx.facts.get("action_dim"):
-        terms.append(TermDef("ctrl_cost", 0.1, "minus the squared action (effort)", lambda env: [
-            "t_ctrl_cost = -(action.to(torch.float32) ** 2).sum(-1)"]))
+        terms.append(_CTRL_COST)
     terms.append(TermDef("step_penalty", 0.01, "-1 per step", lambda env: [
         "t_step_penalty = -torch.ones(action.shape[0], device=action.device)"]))
     return terms
@@ -588,11 +589,8 @@ class OfflineProposer:
                 and ``error`` (str or None).
         """
         programs, notes = self.propose_programs(ctx, k, rng_seed, reflection)
-        replies = []
-        for i, (prog, note) in enumerate(zip(programs, notes)):
-            code = render_program(ctx, prog)
-            replies.append(self._reply(ctx, prog, note, i, k, code))
-        return replies
+        library = candidate_terms(ctx)
+        return [self._reply(ctx, library, prog, note, i, k) for i, (prog, note) in enumerate(zip(programs, notes))]
 
     def propose_programs(self, ctx: EnvContext, k: int, rng_seed: int,
                          reflection: Sequence[Mapping[str, Any]] | None = None) -> tuple[list[Program], list[str]]:
@@ -624,19 +622,17 @@ class OfflineProposer:
         else:
             num_mutants = k
         for i in range(k):
+            parent: Program | None = None
+            cand: Mapping[str, Any] = {}
             if i < num_mutants:
                 parent, cand = parents[0] if i == 0 else parents[(i - 1) % len(parents)]
-                prog, note = self._mutate(library, parent, cand, rng, elite=(i == 0))
-                tries = 0
-                while prog.key() in seen and tries < 50:
-                    prog, note = self._mutate(library, parent, cand, rng, elite=False)
-                    tries += 1
-            else:
-                prog, note = self._sample(library, rng, i, ctx)
-                tries = 0
-                while prog.key() in seen and tries < 50:
-                    prog, note = self._sample(library, rng, i + tries + 1, ctx)
-                    tries += 1
+            for attempt in range(51):  # a duplicate is drawn again, at most 50 times (rule 5)
+                if parent is not None:
+                    prog, note = self._mutate(library, parent, cand, rng, elite=(i == 0 and attempt == 0))
+                else:
+                    prog, note = self._sample(library, rng, i + attempt, ctx)
+                if prog.key() not in seen:
+                    break
             seen.add(prog.key())
             programs.append(prog)
             notes.append(note)
@@ -749,8 +745,8 @@ class OfflineProposer:
 
     # ------------------------------------------------------------------------------------ reply
     @staticmethod
-    def _reply(ctx: EnvContext, prog: Program, note: str, i: int, k: int, code: str) -> str:
-        library = candidate_terms(ctx)
+    def _reply(ctx: EnvContext, library: Mapping[str, TermDef], prog: Program, note: str, i: int, k: int) -> str:
+        code = render_program(ctx, prog)
         parts = [f"{name} (weight {w:g}): {library[name].doc}" for name, w in prog.terms.items()]
         rationale = (f"Offline proposal {i + 1}/{k} for {ctx.env_id} ({note}). This reward is a weighted sum of "
                      + "; ".join(parts) + ".")
