@@ -89,6 +89,11 @@ _SUCCESS_BY_MODE: dict[str, str] = {
 }
 
 _MJ_JOINT_TYPES = {0: "free", 1: "ball", 2: "slide", 3: "hinge"}
+#: per multi-dof joint type: names of its qpos entries and of its qvel entries
+_MJ_COMPONENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "free": (("x", "y", "z", "qw", "qx", "qy", "qz"), ("vx", "vy", "vz", "wx", "wy", "wz")),
+    "ball": (("qw", "qx", "qy", "qz"), ("wx", "wy", "wz")),
+}
 _AXES = ("x", "y", "z")
 
 
@@ -155,7 +160,7 @@ def _dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).replace("torch.", "")
 
 
-def _family(env: Any, env_id: str, state: dict[str, torch.Tensor]) -> str:
+def _family(env_id: str, state: dict[str, torch.Tensor]) -> str:
     if "qpos" in state and "qvel" in state:
         return "mujoco"
     if env_id.startswith(_MINIGRID_PREFIXES) or ("agent_pos" in state and "agent_dir" in state):
@@ -264,7 +269,7 @@ def _minigrid_parts(env: Any, state: dict[str, torch.Tensor]) -> tuple[str, str,
     facts["success_mode"] = mode
 
     lines = []
-    missions = _mission_texts(env, state)
+    missions = _mission_texts(env)
     if missions:
         if len(missions) == 1:
             lines.append(f"Mission: \"{missions[0]}\"")
@@ -289,15 +294,15 @@ def _minigrid_parts(env: Any, state: dict[str, torch.Tensor]) -> tuple[str, str,
     return "\n".join(enc), action_desc, "\n".join(lines), facts
 
 
-def _mission_texts(env: Any, state: dict[str, torch.Tensor]) -> list[str]:
+def _mission_texts(env: Any) -> list[str]:
+    """The env's mission texts, from its ``missions`` list or its single envs' ``mission`` (``[]`` if none)."""
     missions = getattr(env, "missions", None)
     if isinstance(missions, (list, tuple)) and missions and all(isinstance(m, str) for m in missions):
         return list(missions)
     get_attr = getattr(env, "get_attr", None)
     if get_attr is not None:
         try:
-            ms = list(dict.fromkeys(str(m) for m in get_attr("mission")))
-            return ms
+            return list(dict.fromkeys(str(m) for m in get_attr("mission")))
         except Exception:
             pass
     return []
@@ -316,15 +321,11 @@ def _mujoco_labels(model: Any) -> tuple[list[dict], list[dict]]:
         body_name = model.body(body).name
         qa, da = int(model.jnt_qposadr[j]), int(model.jnt_dofadr[j])
         base = {"joint": name, "type": jtype, "body": body_name, "root": root}
-        if jtype == "free":
-            for i, c in enumerate(("x", "y", "z", "qw", "qx", "qy", "qz")):
+        if jtype in _MJ_COMPONENTS:
+            pos_names, vel_names = _MJ_COMPONENTS[jtype]
+            for i, c in enumerate(pos_names):
                 qpos[qa + i] = {**base, "component": c}
-            for i, c in enumerate(("vx", "vy", "vz", "wx", "wy", "wz")):
-                qvel[da + i] = {**base, "component": c}
-        elif jtype == "ball":
-            for i, c in enumerate(("qw", "qx", "qy", "qz")):
-                qpos[qa + i] = {**base, "component": c}
-            for i, c in enumerate(("wx", "wy", "wz")):
+            for i, c in enumerate(vel_names):
                 qvel[da + i] = {**base, "component": c}
         else:
             axis = np.asarray(model.jnt_axis[j], dtype=np.float64)
@@ -370,8 +371,8 @@ def _doc_section(doc: str, title: str, limit: int = 900) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
-def _mujoco_parts(env: Any, state: dict[str, torch.Tensor]) -> tuple[str, str, dict[str, Any], dict[str, str]]:
-    """(index tables text, success description, facts, per-key meanings) of a MuJoCo env."""
+def _mujoco_parts(env: Any, state: dict[str, torch.Tensor]) -> tuple[str, str, dict[str, Any]]:
+    """(index tables text, success description, facts) of a MuJoCo env."""
     facts: dict[str, Any] = {"nq": int(state["qpos"].shape[1]), "nv": int(state["qvel"].shape[1])}
     unwrapped = _unwrapped_envs(env)
     u = unwrapped[0] if unwrapped else None
@@ -426,8 +427,7 @@ def _mujoco_parts(env: Any, state: dict[str, torch.Tensor]) -> tuple[str, str, d
         lines.append(f"The episode terminates early when the body becomes unhealthy: {ranges}{z}.")
     if dt is not None:
         lines.append(f"One env step lasts dt = {float(dt):g} s.")
-    meanings = {"qpos": _MUJOCO_KEYS["qpos"], "qvel": _MUJOCO_KEYS["qvel"]}
-    return tables, "\n".join(lines), facts, meanings
+    return tables, "\n".join(lines), facts
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -447,7 +447,7 @@ def describe_env(env: Any, env_id: str) -> EnvContext:
     state = env.get_state()
     if not isinstance(state, dict):
         raise TypeError(f"env.get_state() of {env_id!r} must return a dict of tensors, got {type(state).__name__}")
-    family = _family(env, env_id, state)
+    family = _family(env_id, state)
     space = env.single_action_space
 
     meanings: dict[str, str] = {}
@@ -457,7 +457,8 @@ def describe_env(env: Any, env_id: str) -> EnvContext:
         meanings = dict(_MINIGRID_KEYS)
         encodings, action_desc, success_desc, facts = _minigrid_parts(env, state)
     elif family == "mujoco":
-        tables, success_desc, facts, meanings = _mujoco_parts(env, state)
+        meanings = dict(_MUJOCO_KEYS)
+        tables, success_desc, facts = _mujoco_parts(env, state)
         action_desc = _space_desc(space)
         if isinstance(space, gym.spaces.Box):
             facts["action_low"] = np.asarray(space.low, dtype=np.float64).reshape(-1).tolist()
