@@ -25,10 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def frames_to(curve: list, threshold: float):
-    return next((step for step, v in curve if v >= threshold), None)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--name", required=True)
@@ -46,6 +42,7 @@ def main() -> None:
         subprocess.run(cmd, cwd=ROOT, check=True)
         wall_file.write_text(f"{time.perf_counter() - t0:.1f}\n")
     wall = float(wall_file.read_text()) if wall_file.exists() else float("nan")
+    from rewards.llm.loop import frames_to
     from rewards.llm.report import write_report
 
     write_report(run_dir, args.target)

@@ -283,6 +283,16 @@ class RewardSearch:
         write_json(cand_dir / "validation.json", {"ok": True, "components": list(getattr(fn, "component_names", []) or [])})
         return code, None
 
+    def _train_scored(self, cfg: dict, job_dir: Path) -> dict[str, Any]:
+        """Train ``cfg`` in a worker under ``job_dir``: :func:`run_training_job`'s dict, plus ``stats``
+        (:func:`training_stats`) and ``fitness`` (mean of the last ``search.select_last`` evaluations)
+        when the run finished."""
+        job = run_training_job(cfg, job_dir, float(self.search.candidate_timeout_s))
+        if job["ok"]:
+            stats = training_stats(Path(job["run_dir"]), self.metric)
+            job.update(stats=stats, fitness=fitness_of(stats["metric"], int(self.search.select_last)))
+        return job
+
     def _finish(self, cand_dir: Path, base: dict, job: Optional[dict]) -> dict:
         result = dict(base)
         if job is not None:
@@ -290,9 +300,8 @@ class RewardSearch:
             if not job["ok"]:
                 result.update(status="failed", stage="train", error=job["error"], fitness=None)
             else:
-                stats = training_stats(Path(job["run_dir"]), self.metric)
-                result.update(status="ok", stage="done", error=None, fitness=fitness_of(stats["metric"], int(self.search.select_last)),
-                              stats=stats, run_dir=job["run_dir"])
+                result.update(status="ok", stage="done", error=None, fitness=job["fitness"], stats=job["stats"],
+                              run_dir=job["run_dir"])
         write_json(cand_dir / "result.json", result)
         return result
 
@@ -330,8 +339,7 @@ class RewardSearch:
 
         def train_one(item):
             k, cand_dir, base, cfg = item
-            job = run_training_job(cfg, cand_dir, float(self.search.candidate_timeout_s))
-            return k, self._finish(cand_dir, base, job)
+            return k, self._finish(cand_dir, base, self._train_scored(cfg, cand_dir))
 
         with ThreadPoolExecutor(max_workers=max(1, int(self.search.workers))) as pool:
             for k, result in pool.map(train_one, jobs):
@@ -452,13 +460,10 @@ class RewardSearch:
             job_dir = final_dir / f"{tag}_seed{seed}"
             if (job_dir / "result.json").exists():
                 return arm, seed, read_json(job_dir / "result.json")
-            job = run_training_job(self.train_config(arms[arm], seed, f"{arm}_seed{seed}"), job_dir,
-                                   float(self.search.candidate_timeout_s))
+            job = self._train_scored(self.train_config(arms[arm], seed, f"{arm}_seed{seed}"), job_dir)
             res = {"ok": job["ok"], "error": job["error"], "wall_s": job["wall_s"]}
             if job["ok"]:
-                stats = training_stats(Path(job["run_dir"]), self.metric)
-                res.update(fitness=fitness_of(stats["metric"], int(self.search.select_last)), success=stats["success"],
-                           metric_curve=stats["metric"])
+                res.update(fitness=job["fitness"], success=job["stats"]["success"], metric_curve=job["stats"]["metric"])
             write_json(job_dir / "result.json", res)
             return arm, seed, res
 
