@@ -305,22 +305,20 @@ class _PolicyChecker:
             self.check_attribute(node)
 
     def check_bound_name(self, node: ast.AST, name: str) -> None:
+        """A defined, assigned or read name: refused when forbidden or when it rebinds a module."""
         if name in FORBIDDEN_NAMES or name.startswith("__"):
             self.refuse(node, f"the name '{name}' is not allowed")
         elif name in self.roots:
             self.refuse(node, f"'{name}' names a module and cannot be rebound")
 
     def check_name(self, node: ast.Name) -> None:
-        if node.id in FORBIDDEN_NAMES or node.id.startswith("__"):
-            self.refuse(node, f"the name '{node.id}' is not allowed")
-        elif node.id in self.roots:
-            if not isinstance(node.ctx, ast.Load):
-                self.refuse(node, f"'{node.id}' names a module and cannot be rebound")
-            else:
-                parent = self.parents.get(node)
-                if not (isinstance(parent, ast.Attribute) and parent.value is node):
-                    self.refuse(node, f"module '{node.id}' may only be used as {node.id}.<name>, "
-                                      "not passed, returned or assigned")
+        if not (node.id in self.roots and isinstance(node.ctx, ast.Load)):
+            self.check_bound_name(node, node.id)  # forbidden names, and module names being rebound
+            return
+        parent = self.parents.get(node)
+        if not (isinstance(parent, ast.Attribute) and parent.value is node):
+            self.refuse(node, f"module '{node.id}' may only be used as {node.id}.<name>, "
+                              "not passed, returned or assigned")
 
     def check_attribute(self, node: ast.Attribute) -> None:
         problem = _attribute_name_problem(node.attr)
@@ -652,6 +650,11 @@ def _finish(report: ValidationReport, raise_on_error: bool) -> ValidationReport:
     return report
 
 
+def _cpu_limit_message(cpu_seconds: int) -> str:
+    return (f"CPU time limit exceeded: the reward code used more than {cpu_seconds} s of CPU time "
+            "(an endless or very long loop?)")
+
+
 def _signal_name(num: int) -> str:
     try:
         return signal.Signals(num).name
@@ -722,8 +725,7 @@ def validate_in_subprocess(code: str, sample: Mapping[str, Any], timeout_s: floa
         error = (f"wall-clock time limit exceeded: validation did not finish within {timeout_s:g} s "
                  "(an endless loop, or very slow code?)")
     elif proc.returncode < 0 and -proc.returncode == signal.SIGXCPU:
-        error = (f"CPU time limit exceeded: the reward code used more than {cpu_seconds} s of CPU time "
-                 "(an endless or very long loop?)")
+        error = _cpu_limit_message(cpu_seconds)
     elif proc.returncode < 0 and -proc.returncode == signal.SIGKILL:
         error = ("the validation process was killed (SIGKILL): the CPU-time hard limit or the system's "
                  f"out-of-memory killer (limits: {cpu_seconds} s CPU, {memory_mb} MiB memory)")
@@ -799,9 +801,10 @@ def _run_child(request: dict[str, Any], sample: dict[str, Any]) -> dict[str, Any
     check_code(code, int(request.get("max_chars", DEFAULT_MAX_CHARS)))  # the child checks again
     action: torch.Tensor = sample["action"]
     state, next_state = dict(sample["state"]), dict(sample["next_state"])
-    originals = {f"state['{k}']": v.clone() for k, v in state.items()}
-    originals.update({f"next_state['{k}']": v.clone() for k, v in next_state.items()})
-    originals["action"] = action.clone()
+    inputs = {f"state['{k}']": v for k, v in state.items()}
+    inputs.update({f"next_state['{k}']": v for k, v in next_state.items()})
+    inputs["action"] = action
+    originals = {label: t.clone() for label, t in inputs.items()}
     _apply_limits(int(request["cpu_seconds"]), int(request["memory_mb"]), action.device)
     fn = _load_entry(code, int(request.get("max_chars", DEFAULT_MAX_CHARS)))
     try:
@@ -816,11 +819,8 @@ def _run_child(request: dict[str, Any], sample: dict[str, Any]) -> dict[str, Any
                                   + format_user_exception(exc, code)) from exc
         raise RewardCodeError(f"{ENTRY_POINT} raised an exception:\n" + format_user_exception(exc, code)) from exc
     reward, components = check_reward_outputs(result, action.shape[0], action.device, check_finite=True)
-    current = {f"state['{k}']": v for k, v in state.items()}
-    current.update({f"next_state['{k}']": v for k, v in next_state.items()})
-    current["action"] = action
     for label, before in originals.items():
-        if not torch.equal(before, current[label]):
+        if not torch.equal(before, inputs[label]):
             raise RewardCodeError(f"{ENTRY_POINT} modified its input {label} in place; reward code must not "
                                   "change its inputs (work on copies, e.g. x = x.clone())")
     return {"ok": True, "error": "", "component_names": list(components),
@@ -839,8 +839,7 @@ def _child_main(workdir: str) -> int:
         payload = _run_child(request, sample)
     except _CpuTimeExceeded as exc:
         payload = {"ok": False, "error": (
-            f"CPU time limit exceeded: the reward code used more than {request['cpu_seconds']} s of CPU time "
-            "(an endless or very long loop?)\n"
+            _cpu_limit_message(request["cpu_seconds"]) + "\n"
             + format_user_exception(exc, request["code"], message="(stopped here by the CPU-time limit)"))}
     except RewardCodeError as exc:
         payload = {"ok": False, "error": exc.reason}
