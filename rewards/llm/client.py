@@ -99,11 +99,7 @@ class LLMRequestError(RuntimeError):
         return cls(data["message"], model=data["model"], status=data.get("status"), attempts=data.get("attempts", 1), kind=data.get("kind", "status"))
 
     def __reduce__(self):  # keep it picklable across processes
-        return (_rebuild_error, (self.to_dict(),))
-
-
-def _rebuild_error(data: dict[str, Any]) -> LLMRequestError:
-    return LLMRequestError.from_dict(data)
+        return (LLMRequestError.from_dict, (self.to_dict(),))
 
 
 @dataclass

@@ -139,10 +139,7 @@ def extract_code(reply: str) -> str:
             if _whole_text_is_reward_code(bare):
                 return bare + "\n"
         raise NoCodeError("reply has no fenced python code block")
-    last = python_blocks[-1]
-    if last.defines_reward:
-        return last.code
-    for block in reversed(python_blocks[:-1]):
+    for block in reversed(python_blocks):  # the last block that defines it
         if block.defines_reward:
             return block.code
     raise NoCodeError("no block defines compute_reward")
