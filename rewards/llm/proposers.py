@@ -88,15 +88,13 @@ class OfflineSearchProposer:
     def propose(self, request: ProposalRequest) -> list[Any]:
         reflection = None
         if request.iteration > 0:
+            # the last iteration's candidates, and the best so far when it is from an earlier one
+            shown = list(request.results)
+            if request.best is not None and all(r.get("code") != request.best.get("code") for r in shown):
+                shown.append(request.best)
             reflection = [{"code": r.get("code"), "fitness": r.get("fitness"), "error": r.get("error"),
                            "components": (r.get("stats") or {}).get("components", {}),
-                           "success": (r.get("stats") or {}).get("success", [])}
-                          for r in request.results]
-            if request.best is not None and all(r.get("code") != request.best.get("code") for r in request.results):
-                b = request.best
-                reflection.append({"code": b.get("code"), "fitness": b.get("fitness"), "error": None,
-                                   "components": (b.get("stats") or {}).get("components", {}),
-                                   "success": (b.get("stats") or {}).get("success", [])})
+                           "success": (r.get("stats") or {}).get("success", [])} for r in shown]
         return self.inner.propose(request.ctx, request.k, rng_seed=request.seed, reflection=reflection)
 
     def usage(self) -> dict[str, float]:

@@ -10,7 +10,6 @@ traceback, to ``error.txt`` next to the job file, and the exit status is 1.
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -21,7 +20,7 @@ def scrubbed_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
     ``*KEY*``/``*TOKEN*``, token-looking values such as ``sk-...``), one-thread math libraries."""
     from rewards.llm.sandbox import child_environment
 
-    return child_environment(os.environ if environ is None else environ)
+    return child_environment(environ)
 
 
 def main(job_path: str) -> int:
