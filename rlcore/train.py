@@ -53,7 +53,8 @@ def _validate(cfg: DictConfig) -> None:
             raise ConfigError(f"{key} must be a non-negative integer, got {value!r}")
 
 
-def _resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """The torch device for a config value: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; :class:`ConfigError` naming ``device`` otherwise."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -109,7 +110,7 @@ class _Run:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         self.cfg, self.run_dir = cfg, run_dir
         self.ckpt_dir = run_dir / "checkpoints"
-        self.device = _resolve_device(str(cfg.device))
+        self.device = resolve_device(str(cfg.device))
         self.env = make_env(cfg.env, self.device, seed=int(cfg.seed))
         self.eval_env = make_env(cfg.env, self.device, seed=int(cfg.seed) + int(cfg.eval.seed_offset),
                                  num_envs=int(cfg.eval.num_episodes))

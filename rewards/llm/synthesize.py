@@ -30,7 +30,7 @@ def synthesize(cfg: DictConfig, run_dir: Path, **search_kwargs: Any) -> dict[str
     """Run (or resume, with ``resume=true``) the reward search described by ``cfg`` in ``run_dir``."""
     from rewards.llm.proposers import make_proposer
     from rlcore.make_env import make_env
-    from rlcore.train import _resolve_device
+    from rlcore.train import resolve_device
 
     run_dir = Path(run_dir).resolve()
     if run_dir.exists() and any(run_dir.glob("iter_*")) and not cfg.resume:
@@ -42,7 +42,7 @@ def synthesize(cfg: DictConfig, run_dir: Path, **search_kwargs: Any) -> dict[str
     run_dir.mkdir(parents=True, exist_ok=True)
     # API keys are read from the environment by the client and never appear in the config
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    device = _resolve_device(str(cfg.device))
+    device = resolve_device(str(cfg.device))
     proposer = make_proposer(cfg.llm, run_dir, cfg.search.templates_dir)
     search = RewardSearch(cfg, run_dir, proposer, lambda: make_env(cfg.env, device, seed=int(cfg.seed), num_envs=8),
                           **search_kwargs)
