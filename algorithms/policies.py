@@ -149,6 +149,15 @@ class ActorCritic(nn.Module):
             entropy = entropy.sum(-1)
         return self._log_prob(dist, actions), entropy, values
 
+    def action_distribution(self, obs: Obs):
+        """The policy's action distribution at ``obs`` (actor only; the critic is not evaluated).
+        ``log_prob`` of it sums over action dims through :meth:`log_prob_of`."""
+        return self._distribution(self.actor_out(self.actor_body(self.encoder(obs))))
+
+    def log_prob_of(self, dist, actions: torch.Tensor) -> torch.Tensor:
+        """float32[N] log-probabilities of ``actions`` under ``dist`` (summed over Box dims)."""
+        return self._log_prob(dist, actions)
+
     def value(self, obs: Obs) -> torch.Tensor:
         """float32[N, S] values of every stream."""
         return self.critic_out(self.critic_body(self.encoder(obs)))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -33,9 +33,10 @@ from torch import nn
 
 from algorithms.policies import ActorCritic
 from rlcore.callbacks import CallbackLike, as_callback
-from rlcore.checkpoint import load_checkpoint, save_checkpoint, CheckpointError
+from rlcore.checkpoint import CheckpointError, load_checkpoint
 from rlcore.env import BatchedEnv
 from rlcore.episodes import EpisodeTracker
+from rlcore.learner import Learner, NonFiniteLossError
 from rlcore.reward import RewardModule, check_finite
 from rlcore.rollout import RolloutStorage, compute_gae, module_needs_state, select_state, step_next_state
 from rlcore.spaces import space_from_dict, space_to_dict
@@ -43,19 +44,19 @@ from rlcore.tensors import Obs, obs_index, obs_map
 
 CHECKPOINT_FORMAT = "rlreward.ppo/1"
 
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or Inf; raised after the last good state was checkpointed."""
+__all__ = ["PPO", "PPOConfig", "NonFiniteLossError", "CHECKPOINT_FORMAT"]
 
 
 @dataclass
 class PPOConfig:
-    """Hyperparameters. Defaults suit MiniGrid with 16-64 envs; see configs/algo/ppo.yaml."""
+    """Hyperparameters: the one source of PPO's defaults (``algo=ppo`` in the app reads them through
+    :mod:`algorithms.schemas`; configs/algo/ppo.yaml carries no values of its own). They suit
+    MiniGrid with 64-1024 envs."""
 
     n_steps: int = 128            # batched env steps per rollout (T)
-    n_minibatches: int = 4        # minibatches per epoch; minibatch size = T * N / n_minibatches
+    n_minibatches: int = 8        # minibatches per epoch; minibatch size = T * N / n_minibatches
     n_epochs: int = 4
-    learning_rate: float = 2.5e-4
+    learning_rate: float = 5e-4
     anneal_lr: bool = True        # linear decay to 0 over total_timesteps
     gamma: float = 0.99
     gae_lambda: float = 0.95
@@ -83,8 +84,9 @@ class PPOConfig:
                 raise ValueError(f"algo.{name} must be in [0, 1], got {getattr(self, name)!r}")
 
 
-class PPO:
-    """PPO with a stable-baselines3-shaped surface: ``learn``, ``predict``, ``save``, ``load``.
+class PPO(Learner):
+    """PPO with a stable-baselines3-shaped surface: ``learn``, ``predict``, ``save``, ``load``
+    (an online :class:`~rlcore.learner.Learner`).
 
     Args:
         env: a :class:`~rlcore.env.BatchedEnv`; the learner runs on ``env.device``.
@@ -98,6 +100,8 @@ class PPO:
             ``env.record_final_state``.
         seed: seeds network initialisation, action sampling and minibatch order (not torch's global RNG).
     """
+
+    checkpoint_format = CHECKPOINT_FORMAT
 
     def __init__(
         self,
@@ -240,7 +244,7 @@ class PPO:
         old_values, adv_all, ret_all = flat(s.values), flat(advantages), flat(returns)
         mb_size = max(1, B // cfg.n_minibatches)
         sums = torch.zeros(6, device=self.device)  # pg, vf, entropy, approx_kl, clipfrac, count
-        for epoch in range(cfg.n_epochs):
+        for _epoch in range(cfg.n_epochs):
             perm = torch.randperm(B, generator=self.generator, device=self.device)
             for start in range(0, B - mb_size + 1, mb_size):
                 idx = perm[start:start + mb_size]
@@ -280,15 +284,8 @@ class PPO:
                 "loss/approx_kl": sums[3] / n, "loss/clip_fraction": sums[4] / n, "loss/explained_variance": explained}
 
     def _raise_non_finite(self, pg_loss: torch.Tensor, v_loss: torch.Tensor, entropy: torch.Tensor) -> None:
-        bad = [name for name, v in (("policy", pg_loss), ("value", v_loss), ("entropy", entropy)) if not torch.isfinite(v)]
-        path = getattr(self, "nan_checkpoint_path", None)
-        where = ""
-        if path is not None:
-            save_checkpoint(path, self.state_dict())
-            where = f"; last good state saved to {path}"
-        raise NonFiniteLossError(
-            f"non-finite {', '.join(bad)} loss at timestep {self.num_timesteps} (iteration {self.iteration}){where}"
-        )
+        self.fail_non_finite({"policy": pg_loss, "value": v_loss, "entropy": entropy},
+                             where=f"iteration {self.iteration}")
 
     # --------------------------------------------------------------------------------- learn
     def learn(self, total_timesteps: int, callback: CallbackLike = None, reset_num_timesteps: bool = True,
@@ -363,10 +360,22 @@ class PPO:
         as_numpy = not isinstance(observation, torch.Tensor) and not (
             isinstance(observation, dict) and all(isinstance(v, torch.Tensor) for v in observation.values()))
         obs = obs_map(lambda x: torch.as_tensor(np.asarray(x) if as_numpy else x, device=self.device), observation)
-        with torch.no_grad():
-            actions, _, _ = self.policy.act(obs, deterministic=deterministic, generator=self.generator)
-            actions = self.policy.env_actions(actions)
+        actions = self.act(obs, deterministic=deterministic)
         return (actions.cpu().numpy() if as_numpy else actions), None
+
+    @torch.no_grad()
+    def act(self, obs: Obs, deterministic: bool = False, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Env actions (clipped to a Box's bounds) for ``obs: [N, ...]``; samples with the learner's
+        generator unless ``generator`` is given."""
+        return self.act_log_prob(obs, deterministic, generator)[0]
+
+    @torch.no_grad()
+    def act_log_prob(self, obs: Obs, deterministic: bool = False,
+                     generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Env actions and the log-probabilities float32[N] of the sampled (unclipped) actions."""
+        gen = self.generator if generator is None else generator
+        actions, log_probs, _ = self.policy.act(obs, deterministic=deterministic, generator=gen)
+        return self.policy.env_actions(actions), log_probs
 
     # ----------------------------------------------------------------------------- save/load
     def state_dict(self) -> dict[str, Any]:
@@ -408,10 +417,6 @@ class PPO:
         self.num_timesteps = int(payload["num_timesteps"])
         self.iteration = int(payload["iteration"])
         self._last_obs = None
-
-    def save(self, path: str) -> None:
-        """Save policy, optimizer, reward module and counters to ``path`` (atomic write)."""
-        save_checkpoint(path, self.state_dict())
 
     @classmethod
     def load(cls, path: str, env: Optional[BatchedEnv] = None, device: str | torch.device = "cpu",

@@ -24,6 +24,8 @@ class TransitionBatch:
         truncated:  bool[..], the episode was cut at this step (time limit).
         state:      privileged state before the action (optional, from ``env.get_state()``).
         next_state: privileged state after the action (optional).
+        log_prob:   float32[..], log-probability of the action under the policy that took it
+                    (optional; rollouts and collected datasets record it).
     """
 
     obs: Obs
@@ -34,6 +36,7 @@ class TransitionBatch:
     truncated: torch.Tensor
     state: Optional[dict[str, torch.Tensor]] = None
     next_state: Optional[dict[str, torch.Tensor]] = None
+    log_prob: Optional[torch.Tensor] = None
 
     @property
     def done(self) -> torch.Tensor:

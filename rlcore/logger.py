@@ -77,8 +77,10 @@ def _as_float(x: Optional[str]) -> float:
         return math.inf
 
 
-def plot_learning_curve(csv_path: str | os.PathLike, png_path: str | os.PathLike, title: str = "") -> Path:
-    """Plot episode return and success rate (training rollouts and evaluations) against timesteps."""
+def plot_learning_curve(csv_path: str | os.PathLike, png_path: str | os.PathLike, title: str = "",
+                        x_label: str = "environment steps") -> Path:
+    """Plot episode return and success rate (training rollouts and evaluations) against the
+    ``time/timesteps`` column (env frames, or gradient steps for an offline learner: ``x_label``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,11 +105,12 @@ def plot_learning_curve(csv_path: str | os.PathLike, png_path: str | os.PathLike
          ("rollout/success_rate", "eval/success_rate", "success rate")],
     ):
         x, y = series(train_key)
-        ax.plot(x, y, label="training episodes", alpha=0.8)
+        if x:
+            ax.plot(x, y, label="training episodes", alpha=0.8)
         x, y = series(eval_key)
         if x:
             ax.plot(x, y, "o-", label="evaluation")
-        ax.set_xlabel("environment steps")
+        ax.set_xlabel(x_label)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()

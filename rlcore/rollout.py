@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import gymnasium as gym
 import torch
 
 from rlcore.batch import TransitionBatch
 from rlcore.tensors import Obs
+
+if TYPE_CHECKING:
+    from rlcore.data.dataset import TrajectoryDataset
 
 
 def compute_gae(
@@ -183,8 +186,9 @@ class RolloutStorage:
         return store
 
     def transitions(self) -> TransitionBatch:
-        """The rollout as a ``[T, N]`` :class:`TransitionBatch` (views, not copies); ``state`` and
-        ``next_state`` are set when privileged state was stored."""
+        """The rollout as a ``[T, N]`` :class:`TransitionBatch` (views, not copies), with the
+        behaviour policy's ``log_prob``; ``state`` and ``next_state`` are set when privileged state
+        was stored."""
         return TransitionBatch(
             obs=self.obs,
             action=self.actions,
@@ -194,7 +198,15 @@ class RolloutStorage:
             truncated=self.truncated,
             state=self.states,
             next_state=self.next_states,
+            log_prob=self.log_probs,
         )
+
+    def dataset(self, metadata: Optional[dict[str, Any]] = None) -> "TrajectoryDataset":
+        """The rollout as a :class:`~rlcore.data.TrajectoryDataset` (a copy, env-major episodes;
+        episodes still running at the rollout's end are marked truncated there)."""
+        from rlcore.data.dataset import TrajectoryDataset
+
+        return TrajectoryDataset.from_rollout(self.transitions(), metadata=metadata)
 
 
 def _copy_obs(store: Obs, t: int, obs: Obs) -> None:

@@ -5,6 +5,13 @@ Example::
     python -m rlcore.train env.id=MiniGrid-DoorKey-8x8-v0 algo=ppo reward=none seed=0 total_timesteps=1000000
     python -m rlcore.train -m seed=0,1,2 hydra/launcher=joblib          # local multirun
     python -m rlcore.train env.id=MiniGrid-DoorKey-8x8-v0 resume=true   # continue a stopped run
+    python -m rlcore.train algo=bc dataset.path=demos.safetensors env.id=MiniGrid-DoorKey-5x5-v0  # offline
+
+The app drives any :class:`~rlcore.learner.Learner` through its contract only: online learners
+``learn`` for ``total_timesteps`` env frames, offline ones ``fit`` the dataset at ``dataset.path``
+for ``fit_steps`` gradient steps; run dir, logging, checkpoints, resume, evaluation and
+``summary.json`` are the same for both (schedules: ``*.every_timesteps`` for online learners,
+``*.every_fit_steps`` for offline ones).
 
 Each run directory (``runs/<run_name>`` by default) holds ``config.yaml`` (resolved), TensorBoard
 events under ``tb/``, ``progress.csv``, checkpoints under ``checkpoints/``, ``learning_curve.png``
@@ -18,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -27,27 +33,25 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rlcore.callbacks import Callback
+from rlcore.config import ConfigError, register_configs
 from rlcore.diagnostics import VisitationTracker, supports_visitation
 from rlcore.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
 from rlcore.evaluation import evaluate_policy
+from rlcore.learner import Learner, checkpoint_on_non_finite
 from rlcore.logger import RunLogger, plot_learning_curve
 from rlcore.make_env import make_env
 
-OmegaConf.register_new_resolver("sanitize", lambda s: re.sub(r"[^A-Za-z0-9_.-]+", "_", str(s)), replace=True)
+register_configs()  # the schemas and the ${sanitize:} resolver, for the CLI and for composed configs
 
 EVAL_COLUMNS = ["eval/return_mean", "eval/success_rate", "eval/length_mean"]
 
 
-class ConfigError(ValueError):
-    """A training config value is invalid; the message names the key."""
-
-
 def _validate(cfg: DictConfig) -> None:
-    for key in ("total_timesteps", "env.num_envs", "eval.num_episodes", "checkpoint.keep_last"):
+    for key in ("total_timesteps", "fit_steps", "env.num_envs", "eval.num_episodes", "checkpoint.keep_last"):
         value = OmegaConf.select(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-    for key in ("eval.every_timesteps", "checkpoint.every_timesteps"):
+    for key in ("eval.every_timesteps", "checkpoint.every_timesteps", "eval.every_fit_steps", "checkpoint.every_fit_steps"):
         value = OmegaConf.select(cfg, key)
         if not isinstance(value, int) or value < 0:
             raise ConfigError(f"{key} must be a non-negative integer, got {value!r}")
@@ -76,13 +80,32 @@ def _build_reward(reward_cfg: DictConfig, env) -> Any:
                        action_space=env.single_action_space, _convert_="all")
 
 
-def _algo_class(algo_cfg: DictConfig):
+def learner_class(algo_cfg: DictConfig) -> type[Learner]:
+    """The :class:`~rlcore.learner.Learner` class named by ``algo.class_path``; :class:`ConfigError` otherwise."""
     from hydra.utils import get_class
 
     try:
-        return get_class(algo_cfg.class_path)
+        cls = get_class(algo_cfg.class_path)
     except Exception as exc:
         raise ConfigError(f"algo.class_path={algo_cfg.class_path!r} cannot be imported: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Learner)):
+        raise ConfigError(f"algo.class_path={algo_cfg.class_path!r} is not a rlcore.learner.Learner")
+    return cls
+
+
+def _load_dataset(cfg: DictConfig, env, device: torch.device):
+    from rlcore.data import DatasetError, check_dataset_spaces, load_dataset
+
+    path = OmegaConf.select(cfg, "dataset.path")
+    if not path:
+        raise ConfigError(f"algo={cfg.algo.name} is an offline learner: set dataset.path=<file made by rlcore.collect>")
+    dataset = load_dataset(path, device=device)
+    dataset.metadata["path"] = str(path)
+    saved_env = dataset.metadata.get("env_id")
+    if saved_env and saved_env != str(cfg.env.id):
+        raise DatasetError(f"dataset {path} was collected on env.id={saved_env!r}, the config asks for {cfg.env.id!r}")
+    check_dataset_spaces(dataset, env.single_observation_space, env.single_action_space, source=f"dataset {path}")
+    return dataset
 
 
 class _TrainerCallback(Callback):
@@ -114,15 +137,22 @@ class _Run:
         self.env = make_env(cfg.env, self.device, seed=int(cfg.seed))
         self.eval_env = make_env(cfg.env, self.device, seed=int(cfg.seed) + int(cfg.eval.seed_offset),
                                  num_envs=int(cfg.eval.num_episodes))
+        algo_cls = learner_class(cfg.algo)
+        self.offline = bool(algo_cls.offline)
+        if self.offline and cfg.reward.get("module") is not None:
+            raise ConfigError(f"algo={cfg.algo.name} is an offline learner and takes no reward module "
+                              f"(reward={cfg.reward.name}): use reward=none")
         reward_module = _build_reward(cfg.reward, self.env)
-        algo_cls = _algo_class(cfg.algo)
-        self.model = algo_cls.from_config(self.env, OmegaConf.to_container(cfg.algo, resolve=True),
-                                          reward_module=reward_module, seed=int(cfg.seed))
-        self.model.nan_checkpoint_path = self.ckpt_dir / "ckpt_last_good_before_nan.pt"
+        self.dataset = _load_dataset(cfg, self.env, self.device) if self.offline else None
+        self.model: Learner = algo_cls.from_config(self.env, OmegaConf.to_container(cfg.algo, resolve=True, enum_to_str=True),
+                                                   reward_module=reward_module, seed=int(cfg.seed))
+        self.model.on_non_finite = checkpoint_on_non_finite(self.ckpt_dir / "ckpt_last_good_before_nan.pt")
         self.wall_time_before = 0.0
         self.resumed_from: Optional[str] = None
-        self.eval_every = int(cfg.eval.every_timesteps)
-        self.ckpt_every = int(cfg.checkpoint.every_timesteps)
+        self.budget = int(cfg.fit_steps) if self.offline else int(cfg.total_timesteps)
+        unit_key = "every_fit_steps" if self.offline else "every_timesteps"
+        self.eval_every = int(cfg.eval[unit_key])
+        self.ckpt_every = int(cfg.checkpoint[unit_key])
         self.next_eval = self.eval_every
         self.next_ckpt = self.ckpt_every
         self.t_start = time.perf_counter()
@@ -131,13 +161,15 @@ class _Run:
         wanted = str(cfg.get("diagnostics", {}).get("visitation", "auto"))
         if wanted not in ("auto", "true", "false", "True", "False"):
             raise ConfigError(f"diagnostics.visitation must be auto, true or false, got {wanted!r}")
-        if wanted.lower() == "true" or (wanted == "auto" and supports_visitation(self.env)):
+        if self.offline and wanted.lower() == "true":
+            raise ConfigError(f"diagnostics.visitation=true needs an online learner; algo={cfg.algo.name} never steps the env")
+        if not self.offline and (wanted.lower() == "true" or (wanted == "auto" and supports_visitation(self.env))):
             if not supports_visitation(self.env):
                 raise ConfigError(f"diagnostics.visitation=true needs an env with agent_pos and grid state; {cfg.env.id} has none")
             self.visitation = VisitationTracker(self.env)
 
     def restore(self, path: Path) -> None:
-        payload = load_checkpoint(path, expected_format=self.model.state_dict()["format"], map_location=self.device)
+        payload = load_checkpoint(path, expected_format=self.model.checkpoint_format, map_location=self.device)
         saved_env = payload.get("env_id")
         if saved_env and saved_env != str(self.cfg.env.id):
             raise CheckpointError(f"checkpoint {path} was trained on env.id={saved_env!r}, the config asks for {self.cfg.env.id!r}")
@@ -170,12 +202,11 @@ class _Run:
 
     def evaluate(self) -> dict[str, float]:
         deterministic = bool(self.cfg.eval.deterministic)
-        policy, gen = self.model.policy, torch.Generator(device=self.device)
+        model, gen = self.model, torch.Generator(device=self.device)
         gen.manual_seed(int(self.cfg.seed) + int(self.cfg.eval.seed_offset))
 
         def act(obs):
-            actions, _, _ = policy.act(obs, deterministic=deterministic, generator=gen)
-            return policy.env_actions(actions)
+            return model.act(obs, deterministic=deterministic, generator=gen)
 
         self.last_eval = evaluate_policy(act, self.eval_env, seed=int(self.cfg.seed) + int(self.cfg.eval.seed_offset))
         return self.last_eval
@@ -212,13 +243,16 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
         resume_step=run.model.num_timesteps if run.resumed_from else None,
     )
     run.logger = logger
-    total = int(cfg.total_timesteps)
+    total = run.budget
     interrupted = False
     try:
         if run.model.num_timesteps < total:
             callbacks = ([run.visitation] if run.visitation is not None else []) + [_TrainerCallback(run)]
-            run.model.learn(total, callback=callbacks, reset_num_timesteps=run.resumed_from is None,
-                            progress_bar=bool(cfg.progress_bar))
+            common = dict(callback=callbacks, reset_num_timesteps=run.resumed_from is None, progress_bar=bool(cfg.progress_bar))
+            if run.offline:
+                run.model.fit(run.dataset, total, **common)
+            else:
+                run.model.learn(total, **common)
     except KeyboardInterrupt:
         interrupted = True
         run.save_checkpoint()
@@ -233,7 +267,8 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     curve = None
     if cfg.logger.plot:
         curve = plot_learning_curve(run_dir / "progress.csv", run_dir / "learning_curve.png",
-                                    title=f"{cfg.env.id} · {cfg.algo.name} · reward={cfg.reward.name} · seed {cfg.seed}")
+                                    title=f"{cfg.env.id} · {cfg.algo.name} · reward={cfg.reward.name} · seed {cfg.seed}",
+                                    x_label="gradient steps" if run.offline else "environment steps")
     heatmap = None
     if run.visitation is not None and cfg.logger.plot:
         heatmap = run.visitation.save_heatmap(run_dir / "visitation.png", title=f"{cfg.env.id}: state visitation")
@@ -244,9 +279,11 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
         "seed": int(cfg.seed),
         "device": str(run.device),
         "num_envs": int(cfg.env.num_envs),
-        "total_timesteps": int(run.model.num_timesteps),
+        "total_timesteps": 0 if run.offline else int(run.model.num_timesteps),
+        "gradient_steps": int(run.model.num_timesteps) if run.offline else None,
+        "dataset": OmegaConf.select(cfg, "dataset.path") if run.offline else None,
         "wall_time_s": wall,
-        "fps": run.model.num_timesteps / max(wall, 1e-9),
+        "fps": 0.0 if run.offline else run.model.num_timesteps / max(wall, 1e-9),
         "eval_return_mean": final_eval["return_mean"],
         "eval_return_std": final_eval["return_std"],
         "eval_success_rate": final_eval["success_rate"],
@@ -276,8 +313,10 @@ def _hydra_main() -> None:
         print(f"summary:        {Path(summary['run_dir']) / 'summary.json'}")
         if summary["learning_curve"]:
             print(f"learning curve: {summary['learning_curve']}")
+        done = (f"{summary['gradient_steps']} gradient steps" if summary["gradient_steps"] is not None
+                else f"{summary['total_timesteps']} steps")
         print(f"eval success rate {summary['eval_success_rate']:.3f}, eval return {summary['eval_return_mean']:.3f}, "
-              f"{summary['total_timesteps']} steps in {summary['wall_time_s']:.1f}s ({summary['fps']:.0f} fps)")
+              f"{done} in {summary['wall_time_s']:.1f}s ({summary['fps']:.0f} fps)")
         return summary["eval_success_rate"]
 
     _main()

@@ -20,11 +20,10 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def compose_cfg():
     """Compose the training config with overrides, as the CLI would (no run dir created)."""
-    from hydra import compose, initialize_config_dir
+    from rlcore.config import compose_config
 
-    def _compose(*overrides: str):
-        with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
-            return compose(config_name="train", overrides=list(overrides))
+    def _compose(*overrides: str, config_name: str = "train"):
+        return compose_config(config_name, overrides)
 
     return _compose
 

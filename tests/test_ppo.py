@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from algorithms.ppo import PPO, NonFiniteLossError
+from rlcore.learner import checkpoint_on_non_finite
 from rlcore.checkpoint import CheckpointError
 from rlcore.reward import RewardModule
 from toy_envs import ChainEnv, PointEnv
@@ -80,7 +81,7 @@ class _NaNRewardEnv(ChainEnv):
 
 def test_nan_loss_stops_with_step_and_checkpoint(tmp_path):
     model = PPO(_NaNRewardEnv(num_envs=2), n_steps=8)
-    model.nan_checkpoint_path = tmp_path / "last_good.pt"
+    model.on_non_finite = checkpoint_on_non_finite(tmp_path / "last_good.pt")
     with pytest.raises(NonFiniteLossError, match=r"non-finite .*value.* loss at timestep 16"):
         model.learn(1000)
     assert (tmp_path / "last_good.pt").exists()

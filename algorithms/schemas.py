@@ -1,0 +1,69 @@
+"""Hydra structured configs of the learners: the dataclasses are the one source of defaults.
+
+``register_configs()`` stores ``algo/ppo_schema`` and ``algo/bc_schema`` in Hydra's ConfigStore;
+``configs/algo/<name>.yaml`` extends its schema in its defaults list and carries only overrides.
+Composition then refuses an unknown key (``algo.params.lerning_rate``) or a wrong type or enum value
+(``algo.params.n_steps=abc``, ``algo.policy.activation=gelu``), naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from algorithms.bc import BCConfig
+from algorithms.ppo import PPOConfig
+
+
+class Encoder(str, Enum):
+    """Observation encoders of :class:`~algorithms.policies.ActorCritic` (see ``rlcore.nets.make_encoder``)."""
+
+    auto = "auto"
+    mlp = "mlp"
+    minigrid = "minigrid"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Activation(str, Enum):
+    tanh = "tanh"
+    relu = "relu"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class PolicyConfig:
+    """Keyword arguments of :class:`~algorithms.policies.ActorCritic`."""
+
+    encoder: Encoder = Encoder.auto
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    activation: Activation = Activation.tanh
+    log_std_init: float = 0.0
+
+
+@dataclass
+class PPOAlgoConfig:
+    name: str = "ppo"
+    class_path: str = "algorithms.ppo.PPO"
+    params: PPOConfig = field(default_factory=PPOConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+
+@dataclass
+class BCAlgoConfig:
+    name: str = "bc"
+    class_path: str = "algorithms.bc.BC"
+    params: BCConfig = field(default_factory=BCConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+
+def register_configs() -> None:
+    """Store the learners' schemas in Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(group="algo", name="ppo_schema", node=PPOAlgoConfig)
+    cs.store(group="algo", name="bc_schema", node=BCAlgoConfig)

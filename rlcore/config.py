@@ -1,0 +1,190 @@
+"""Structured configs of the apps: the dataclasses here (and the learners' in their packages) are the
+one source of defaults; ``configs/*.yaml`` extend them and carry only overrides.
+
+Hydra composes ``configs/train.yaml`` on top of ``train_schema`` (:class:`TrainConfig`), so an
+unknown key, a wrong type or a bad enum value is refused at composition, naming the key. Learners
+register their own schemas (``algo/<name>_schema``) through the modules in
+:data:`SCHEMA_PROVIDERS`, imported by name at app start (like the ``_target_`` / ``class_path``
+strings of the configs, so ``rlcore`` imports none of them statically).
+
+Python callers compose as the CLI does::
+
+    from rlcore.config import compose_config
+    from rlcore.train import train
+    summary = train(compose_config("train", ["algo=bc", "dataset.path=demos.safetensors"]), "runs/bc")
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from omegaconf import DictConfig
+
+#: Modules with a ``register_configs()`` that stores learner schemas in Hydra's ConfigStore.
+SCHEMA_PROVIDERS: tuple[str, ...] = ("algorithms.schemas",)
+#: The repository's Hydra config directory.
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the key."""
+
+
+class Backend(str, Enum):
+    """How ``env.id`` is built (see :func:`rlcore.make_env.make_env`)."""
+
+    auto = "auto"
+    batched = "batched"
+    gymnasium = "gymnasium"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class EnvConfig:
+    id: str = "MiniGrid-DoorKey-5x5-v0"
+    num_envs: int = 64
+    backend: Backend = Backend.auto
+    batched_module: str = "envs.minigrid"   # module with make(env_id, num_envs, device, seed) and SUPPORTED_IDS
+    vectorization: str = "sync"             # gymnasium backend only: sync | async
+
+
+@dataclass
+class EvalConfig:
+    num_episodes: int = 64          # one episode per env of a separate eval env
+    every_timesteps: int = 100_000  # online learners; also once at the end; 0 = only at the end
+    every_fit_steps: int = 2_000    # offline learners, in gradient steps
+    deterministic: bool = False
+    seed_offset: int = 10_000       # eval env seeds start at seed + seed_offset
+
+
+@dataclass
+class CheckpointConfig:
+    every_timesteps: int = 100_000
+    every_fit_steps: int = 2_000
+    keep_last: int = 3
+
+
+@dataclass
+class DiagnosticsConfig:
+    visitation: str = "auto"        # auto | true | false: state-visitation heatmap (grid envs)
+
+
+@dataclass
+class LoggerConfig:
+    tensorboard: bool = True
+    csv: bool = True
+    plot: bool = True
+
+
+@dataclass
+class DatasetConfig:
+    path: Optional[str] = None      # offline learners: a dataset file (python -m rlcore.collect ...)
+
+
+@dataclass
+class RewardConfig:
+    name: str = "none"
+    module: Optional[Any] = None    # a Hydra ``_target_`` node building a RewardModule, or null
+
+
+@dataclass
+class TrainConfig:
+    """``python -m rlcore.train``: everything but ``algo`` (a learner's schema) has its defaults here."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    algo: Any = None
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = 0
+    total_timesteps: int = 500_000  # env frames, all envs together (online learners)
+    fit_steps: int = 5_000          # gradient steps (offline learners), on dataset.path
+    device: str = "cpu"             # cpu | cuda | cuda:N | auto
+    run_name: str = "${sanitize:${env.id}}-${algo.name}-${reward.name}-seed${seed}"
+    resume: bool = False
+    overwrite: bool = False
+    progress_bar: bool = True
+    num_threads: Optional[int] = None
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+
+@dataclass
+class PolicySource:
+    path: Optional[str] = None      # a learner checkpoint; null: uniformly random actions
+    deterministic: bool = False
+
+
+@dataclass
+class CollectConfig:
+    """``python -m rlcore.collect``: record a dataset with a saved learner or random actions."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    algo: Any = None
+    seed: int = 0
+    device: str = "cpu"
+    policy: PolicySource = field(default_factory=PolicySource)
+    n_episodes: Optional[int] = 200
+    n_steps: Optional[int] = None
+    record_state: bool = False
+    out: str = "datasets/${sanitize:${env.id}}-seed${seed}.safetensors"
+    progress_bar: bool = True
+
+
+def register_configs() -> None:
+    """Store the apps' schemas and the learners' (from :data:`SCHEMA_PROVIDERS`) in Hydra's
+    ConfigStore, and the ``${sanitize:...}`` resolver. Idempotent; the apps call it before composing."""
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("sanitize", lambda s: re.sub(r"[^A-Za-z0-9_.-]+", "_", str(s)), replace=True)
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="collect_schema", node=CollectConfig)
+    for name in SCHEMA_PROVIDERS:
+        importlib.import_module(name).register_configs()
+
+
+def compose_config(config_name: str = "train", overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose ``configs/<config_name>.yaml`` with command-line style ``overrides``, as the CLI does.
+
+    Raises :class:`ConfigError` naming the key for an unknown key, a wrong type or a bad enum value;
+    an unknown config group option (``algo=sac``) raises Hydra's ``MissingConfigException``.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        try:
+            return compose(config_name=config_name, overrides=list(overrides))
+        except MissingConfigException:
+            raise
+        except ConfigCompositionException as exc:
+            raise ConfigError(explain_config_error(exc)) from exc
+
+
+def explain_config_error(exc: BaseException) -> str:
+    """One line naming the key of a composition error (OmegaConf's ``full_key``), with the allowed
+    values of an enum."""
+    cause: Optional[BaseException] = exc
+    while cause is not None and getattr(cause, "full_key", None) is None:
+        cause = cause.__cause__
+    if cause is None:
+        return str(exc).splitlines()[0]
+    key = cause.full_key
+    msg = str(cause).splitlines()[0]
+    enum = re.match(r"Invalid value '(.*)', expected one of \[(.*)\]", msg)
+    if enum:
+        return f"{key} must be one of {enum.group(2)}, got {enum.group(1)!r}"
+    if "not in" in msg or "Key '" in msg:
+        return f"{key} is not a known key ({msg})"
+    return f"{key}: {msg}"

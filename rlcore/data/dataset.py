@@ -1,0 +1,272 @@
+"""The trajectory dataset: flat transitions on one device, grouped into episodes.
+
+One type serves offline RL, behaviour cloning, reward learning from demonstrations and preference
+segments, and PPO's rollouts (:meth:`TrajectoryDataset.from_rollout`). It is built by the collector
+(:func:`rlcore.data.collect`), saved and loaded safely (:mod:`rlcore.data.io`), and sampled on the
+device (:mod:`rlcore.data.sampler`).
+
+Layout (``M`` transitions, ``E`` episodes)::
+
+    obs:             Tensor[M, ...] or dict[str, Tensor[M, ...]]   observation before the action
+    action:          int64[M] (Discrete) or float32[M, A] (Box)
+    reward:          float32[M]
+    next_obs:        like obs; the true next observation (an episode's final one where it ended)
+    terminated:      bool[M]  the episode reached a terminal state (its value is 0)
+    truncated:       bool[M]  the episode was cut here (time limit, or the collection budget):
+                              bootstrap from next_obs
+    episode_id:      int64[M] 0..E-1; an episode's transitions are contiguous and in time order
+    episode_start:   bool[M]  first transition of its episode in this dataset
+    episode_return:  float32[E] sum of the episode's rewards in the dataset
+    episode_length:  int64[E]
+    state, next_state (optional): dict[str, Tensor[M, ...]] privileged state (``env.get_state()``)
+    log_prob (optional): float32[M] log-probability of the action under the behaviour policy
+    episode_success (optional): bool[E] the episode ended by reaching the task's goal
+    metadata:        JSON-able dict: ``env_id``, ``observation_space``/``action_space``
+                     (:func:`rlcore.spaces.space_to_dict`), ``source`` (what collected it), ...
+
+Invariants (checked by :meth:`TrajectoryDataset.validate`): the last transition of every episode,
+and only that one, is terminated or truncated; never both; lengths and returns agree with the
+per-transition fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Optional
+
+import torch
+
+from rlcore.batch import TransitionBatch
+from rlcore.tensors import Obs, obs_map
+
+#: Per-transition fields (leading dim M), in a fixed order; ``None`` allowed for the optional ones.
+TRANSITION_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "episode_id",
+                     "episode_start", "state", "next_state", "log_prob")
+#: Per-episode fields (leading dim E).
+EPISODE_FIELDS = ("episode_return", "episode_length", "episode_success")
+OPTIONAL_FIELDS = ("state", "next_state", "log_prob", "episode_success")
+
+
+class DatasetError(ValueError):
+    """A dataset is malformed; the message names the file (if any) and the field."""
+
+
+@dataclass
+class TrajectoryDataset:
+    """Flat transitions grouped into episodes; see the module docstring for shapes."""
+
+    obs: Obs
+    action: torch.Tensor
+    reward: torch.Tensor
+    next_obs: Obs
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    episode_id: torch.Tensor
+    episode_start: torch.Tensor
+    episode_return: torch.Tensor
+    episode_length: torch.Tensor
+    state: Optional[dict[str, torch.Tensor]] = None
+    next_state: Optional[dict[str, torch.Tensor]] = None
+    log_prob: Optional[torch.Tensor] = None
+    episode_success: Optional[torch.Tensor] = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return int(self.reward.shape[0])
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.episode_length.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.reward.device
+
+    @property
+    def done(self) -> torch.Tensor:
+        """bool[M]: an episode ended at this transition."""
+        return self.terminated | self.truncated
+
+    def map(self, fn, episode_fn=None) -> "TrajectoryDataset":
+        """Apply ``fn`` to every per-transition tensor and ``episode_fn`` (default ``fn``) to the
+        per-episode ones; metadata is copied."""
+        episode_fn = episode_fn or fn
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "metadata":
+                out[f.name] = dict(value)
+            elif value is None:
+                out[f.name] = None
+            else:
+                apply = episode_fn if f.name in EPISODE_FIELDS else fn
+                out[f.name] = {k: apply(v) for k, v in value.items()} if isinstance(value, dict) else apply(value)
+        return replace(self, **out)
+
+    def to(self, device: torch.device | str) -> "TrajectoryDataset":
+        return self.map(lambda x: x.to(device))
+
+    # ------------------------------------------------------------------------------ views
+    def transitions(self, index: Any = None) -> TransitionBatch:
+        """The transitions at ``index`` (all for ``None``; a slice, or int64 indices) as a
+        :class:`~rlcore.batch.TransitionBatch` of shape ``[len(index)]`` (log-probs included)."""
+        pick = (lambda x: x) if index is None else (lambda x: x[index])
+        state = None if self.state is None else {k: pick(v) for k, v in self.state.items()}
+        next_state = None if self.next_state is None else {k: pick(v) for k, v in self.next_state.items()}
+        return TransitionBatch(
+            obs=obs_map(pick, self.obs), action=pick(self.action), reward=pick(self.reward),
+            next_obs=obs_map(pick, self.next_obs), terminated=pick(self.terminated), truncated=pick(self.truncated),
+            state=state, next_state=next_state, log_prob=None if self.log_prob is None else pick(self.log_prob))
+
+    def sample(self, batch_size: int, sampler: Any = None, generator: Optional[torch.Generator] = None) -> TransitionBatch:
+        """A minibatch of ``batch_size`` transitions drawn on the device by ``sampler`` (uniform
+        with replacement by default; see :mod:`rlcore.data.sampler`)."""
+        if sampler is None:
+            from rlcore.data.sampler import UniformSampler
+
+            sampler = UniformSampler(len(self), self.device)
+        return self.transitions(sampler.sample(batch_size, generator))
+
+    def episode_offsets(self) -> torch.Tensor:
+        """int64[E + 1]: episode ``e`` holds transitions ``offsets[e]:offsets[e + 1]``."""
+        zero = torch.zeros(1, dtype=torch.int64, device=self.device)
+        return torch.cat([zero, self.episode_length.cumsum(0)])
+
+    def select_episodes(self, episodes: torch.Tensor) -> "TrajectoryDataset":
+        """A new dataset holding the episodes ``episodes`` (int64 ids or bool[E] mask), in id order,
+        renumbered ``0..``."""
+        keep_episode = torch.zeros(self.num_episodes, dtype=torch.bool, device=self.device)
+        keep_episode[episodes] = True
+        keep = keep_episode[self.episode_id]
+        rows = keep.nonzero().squeeze(1)
+        ep_rows = keep_episode.nonzero().squeeze(1)
+        out = self.map(lambda x: x[rows], lambda x: x[ep_rows])
+        out.episode_id = torch.cumsum(out.episode_start.long(), 0) - 1
+        return out
+
+    # ------------------------------------------------------------------------------ builders
+    @classmethod
+    def from_steps(cls, batch: TransitionBatch, *, success: Optional[torch.Tensor] = None,
+                   keep: Optional[torch.Tensor] = None, metadata: Optional[dict[str, Any]] = None) -> "TrajectoryDataset":
+        """Build from time-major batched steps ``[T, N]`` (a rollout, or what the collector
+        recorded): each env's steps become contiguous episodes (env-major order), and the last step
+        of an env whose episode is still running is marked truncated (cut by the budget).
+
+        Args:
+            batch: ``[T, N]`` transitions (``log_prob``, ``state``, ``next_state`` kept when set).
+            success: optional bool[T, N], the env's success flag at each step (read where an episode ends).
+            keep: optional bool[T, N]; only the episodes whose steps are all kept are stored (the
+                collector uses it to drop episodes beyond each env's quota).
+            metadata: stored as the dataset's metadata.
+        """
+        T, N = batch.reward.shape
+        env_major = batch.map(lambda x: x.transpose(0, 1).reshape(T * N, *x.shape[2:]))
+        terminated = env_major.terminated.clone()
+        truncated = env_major.truncated.clone()
+        last_of_env = torch.zeros(N, T, dtype=torch.bool, device=batch.device)
+        last_of_env[:, -1] = True
+        last_of_env = last_of_env.reshape(-1)
+        truncated |= last_of_env & ~(terminated | truncated)
+        done = terminated | truncated
+        start = torch.ones_like(done)
+        start[1:] = done[:-1]
+        episode_id = torch.cumsum(start.long(), 0) - 1
+        E = int(episode_id[-1]) + 1
+        if keep is not None:
+            keep_flat = keep.transpose(0, 1).reshape(-1)
+            dropped = torch.zeros(E, dtype=torch.int64, device=batch.device).index_add_(0, episode_id, (~keep_flat).long())
+            rows = (dropped == 0)[episode_id].nonzero().squeeze(1)
+        else:
+            rows = None
+        pick = (lambda x: x) if rows is None else (lambda x: x[rows])
+        env_major = env_major.map(pick)
+        terminated, truncated, start = pick(terminated), pick(truncated), pick(start)
+        episode_id = torch.cumsum(start.long(), 0) - 1
+        E = int(episode_id[-1]) + 1 if episode_id.numel() else 0
+        lengths = torch.bincount(episode_id, minlength=E)
+        returns = torch.zeros(E, dtype=torch.float32, device=batch.device).index_add_(0, episode_id, env_major.reward.float())
+        episode_success = None
+        if success is not None:
+            succ = pick(success.transpose(0, 1).reshape(-1))
+            ends = (terminated | truncated).nonzero().squeeze(1)
+            episode_success = succ[ends].bool()
+        return cls(obs=env_major.obs, action=env_major.action, reward=env_major.reward.float(),
+                   next_obs=env_major.next_obs, terminated=terminated, truncated=truncated, episode_id=episode_id,
+                   episode_start=start, episode_return=returns, episode_length=lengths, state=env_major.state,
+                   next_state=env_major.next_state, log_prob=env_major.log_prob, episode_success=episode_success,
+                   metadata=dict(metadata or {}))
+
+    from_rollout = from_steps  # a PPO rollout is time-major batched steps too
+
+    # ------------------------------------------------------------------------------ checks
+    def validate(self, source: str = "dataset") -> None:
+        """Check shapes, dtypes and episode bookkeeping; raise :class:`DatasetError` naming
+        ``source`` and the field. Costs a few host syncs: for loading, not for hot loops."""
+        M = len(self)
+
+        def fail(name: str, msg: str) -> None:
+            raise DatasetError(f"{source}: field '{name}' {msg}")
+
+        def check(name: str, x: Any, dtype: Optional[torch.dtype] = None, lead: int = M) -> None:
+            if not isinstance(x, torch.Tensor):
+                fail(name, f"must be a tensor, got {type(x).__name__}")
+            if x.dim() == 0 or x.shape[0] != lead:
+                fail(name, f"has shape {tuple(x.shape)}, expected leading dim {lead}")
+            if dtype is not None and x.dtype != dtype:
+                fail(name, f"has dtype {x.dtype}, expected {dtype}")
+
+        if self.reward.dim() != 1:
+            fail("reward", f"must be 1-d float32[M], got shape {tuple(self.reward.shape)}")
+        check("reward", self.reward, torch.float32)
+        if not bool(torch.isfinite(self.reward).all()):
+            fail("reward", "holds NaN or Inf")
+        for name in ("terminated", "truncated", "episode_start"):
+            check(name, getattr(self, name), torch.bool)
+        check("episode_id", self.episode_id, torch.int64)
+        for name in ("obs", "next_obs"):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    check(f"{name}/{k}", v)
+            else:
+                check(name, value)
+        check("action", self.action)
+        if self.action.dtype not in (torch.int64, torch.float32):
+            fail("action", f"has dtype {self.action.dtype}, expected int64 (Discrete) or float32 (Box)")
+        if self.action.dtype == torch.float32 and not bool(torch.isfinite(self.action).all()):
+            fail("action", "holds NaN or Inf")
+        if self.log_prob is not None:
+            check("log_prob", self.log_prob, torch.float32)
+        for name in ("state", "next_state"):
+            value = getattr(self, name)
+            if value is not None:
+                for k, v in value.items():
+                    check(f"{name}/{k}", v)
+        if bool((self.terminated & self.truncated).any()):
+            fail("truncated", "is True where terminated is True; an episode ends one way")
+        E = self.num_episodes
+        check("episode_length", self.episode_length, torch.int64, E)
+        check("episode_return", self.episode_return, torch.float32, E)
+        if self.episode_success is not None:
+            check("episode_success", self.episode_success, torch.bool, E)
+        if M == 0:
+            return
+        expected_start = torch.ones_like(self.episode_start)
+        expected_start[1:] = self.episode_id[1:] != self.episode_id[:-1]
+        if int(self.episode_id[0]) != 0 or bool((self.episode_id.diff() < 0).any()) or bool((self.episode_id.diff() > 1).any()):
+            fail("episode_id", "must count episodes 0, 1, ... with each episode's transitions contiguous")
+        if int(self.episode_id[-1]) + 1 != E:
+            fail("episode_length", f"has {E} episodes, episode_id counts {int(self.episode_id[-1]) + 1}")
+        if not torch.equal(self.episode_start, expected_start):
+            fail("episode_start", "does not mark the first transition of each episode")
+        if not torch.equal(torch.bincount(self.episode_id, minlength=E), self.episode_length):
+            fail("episode_length", "does not match the number of transitions of each episode")
+        last = torch.zeros_like(self.episode_start)
+        last[:-1] = self.episode_start[1:]
+        last[-1] = True
+        if not torch.equal(self.done, last):
+            fail("terminated", "/truncated must be True at the last transition of each episode and only there")
+        sums = torch.zeros(E, dtype=torch.float64, device=self.device).index_add_(0, self.episode_id, self.reward.double())
+        if not torch.allclose(sums, self.episode_return.double(), rtol=1e-4, atol=1e-3):
+            fail("episode_return", "does not match the sum of each episode's rewards")
