@@ -27,11 +27,12 @@ from .child import validate_in_subprocess
 from .pipeline import compile_reward
 from .policy import ALLOWED_MODULES, DENIED_ATTRIBUTES, FORBIDDEN_NAMES, RewardCodeError, check_code
 from .process import ChildResult, child_environment, run_child
-from .runtime import SAFE_BUILTINS, RewardFunction, ValidationReport, check_reward_outputs, format_user_exception
+from .runtime import (SAFE_BUILTINS, RewardFunction, ValidationReport, check_reward_outputs, format_user_exception,
+                      tensor_stats)
 from .states import sample_states
 
 __all__ = [
     "ALLOWED_MODULES", "DENIED_ATTRIBUTES", "FORBIDDEN_NAMES", "SAFE_BUILTINS", "ChildResult", "RewardCodeError",
     "RewardFunction", "ValidationReport", "check_code", "check_reward_outputs", "child_environment",
-    "compile_reward", "format_user_exception", "run_child", "sample_states", "validate_in_subprocess",
+    "compile_reward", "format_user_exception", "run_child", "sample_states", "tensor_stats", "validate_in_subprocess",
 ]

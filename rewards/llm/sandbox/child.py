@@ -28,7 +28,7 @@ import torch
 
 from .policy import DEFAULT_MAX_CHARS, ENTRY_POINT, RewardCodeError, check_code
 from .process import child_environment, run_child
-from .runtime import ValidationReport, _load_entry, check_reward_outputs, format_user_exception
+from .runtime import ValidationReport, _load_entry, check_reward_outputs, format_user_exception, tensor_stats
 
 #: ``python -c`` program of the child: ``argv[1]`` is this package's ``__init__.py``, ``argv[2]`` the work dir.
 #: The package is loaded under its own name with the current directory off ``sys.path``.
@@ -194,11 +194,6 @@ def _is_memory_error(exc: BaseException) -> bool:
     return "can't allocate memory" in text or "out of memory" in text or "cannot allocate memory" in text
 
 
-def _stats(t: torch.Tensor) -> dict[str, float]:
-    t = t.detach().float()
-    return {"mean": float(t.mean()), "min": float(t.min()), "max": float(t.max())}
-
-
 def _run_child(request: dict[str, Any], sample: dict[str, Any]) -> dict[str, Any]:
     code = request["code"]
     check_code(code, int(request.get("max_chars", DEFAULT_MAX_CHARS)))  # the child checks again
@@ -227,8 +222,8 @@ def _run_child(request: dict[str, Any], sample: dict[str, Any]) -> dict[str, Any
             raise RewardCodeError(f"{ENTRY_POINT} modified its input {label} in place; reward code must not "
                                   "change its inputs (work on copies, e.g. x = x.clone())")
     return {"ok": True, "error": "", "component_names": list(components),
-            **{f"reward_{k}": v for k, v in _stats(reward).items()},
-            "component_stats": {k: _stats(v) for k, v in components.items()}}
+            **{f"reward_{k}": v for k, v in tensor_stats(reward).items()},
+            "component_stats": {k: tensor_stats(v) for k, v in components.items()}}
 
 
 def child_main(workdir: str) -> int:

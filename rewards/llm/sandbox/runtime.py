@@ -94,6 +94,12 @@ def _describe(value: Any) -> str:
     return f"a value of type {type(value).__name__}"
 
 
+def tensor_stats(t: torch.Tensor) -> dict[str, float]:
+    """``{"mean", "min", "max"}`` of ``t`` as floats (what validation reports and ``CodeReward`` logs per component)."""
+    t = t.detach().float()
+    return {"mean": float(t.mean()), "min": float(t.min()), "max": float(t.max())}
+
+
 def check_reward_outputs(result: Any, num_envs: int, device: torch.device, *,
                          check_finite: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Validate what ``compute_reward`` returned; return ``(reward float32[N], components)``.
