@@ -1,6 +1,6 @@
 """Reward search benchmark: one offline (or model-backed) search end to end, timed, with its verdict.
 
-Runs ``python -m rewards.llm.synthesize`` with the given overrides into
+Runs ``python -m rewards.llm.search.synthesize`` with the given overrides into
 ``benchmarks/results/synthesize/<name>/``, then prints the wall time of the whole search and, from
 its ``summary.json``, the final comparison on fresh seeds: the best reward against the env's reward
 and the task metric used as reward, with the frames each needed to first reach the target success
@@ -30,10 +30,10 @@ def main() -> None:
     p.add_argument("--name", required=True)
     p.add_argument("--target", type=float, default=0.8, help="success rate for the frames-to-target column")
     p.add_argument("--report-only", action="store_true", help="skip the search; re-read the finished run")
-    p.add_argument("overrides", nargs="*", help="Hydra overrides for rewards.llm.synthesize")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides for rewards.llm.search.synthesize")
     args = p.parse_args()
     run_dir = RESULTS / "synthesize" / args.name
-    cmd = [sys.executable, "-m", "rewards.llm.synthesize", *args.overrides, f"run_dir={run_dir}", "overwrite=true",
+    cmd = [sys.executable, "-m", "rewards.llm.search.synthesize", *args.overrides, f"run_dir={run_dir}", "overwrite=true",
            f"search.target_success={args.target}"]
     wall_file = run_dir / "search_wall_time_s.txt"
     if not args.report_only:
@@ -42,8 +42,8 @@ def main() -> None:
         subprocess.run(cmd, cwd=ROOT, check=True)
         wall_file.write_text(f"{time.perf_counter() - t0:.1f}\n")
     wall = float(wall_file.read_text()) if wall_file.exists() else float("nan")
-    from rewards.llm.loop import frames_to
-    from rewards.llm.report import write_report
+    from rewards.llm.search.records import frames_to
+    from rewards.llm.search.report import write_report
 
     write_report(run_dir, args.target)
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -57,7 +57,8 @@ def main() -> None:
     shutil.copy(run_dir / "report.md", RESULTS / f"synthesize_{args.name}.md")
     if (run_dir / "final_curves.png").exists():
         shutil.copy(run_dir / "final_curves.png", RESULTS / f"synthesize_{args.name}.png")
-        text = (RESULTS / f"synthesize_{args.name}.md").read_text().replace("](final_curves.png)", f"](synthesize_{args.name}.png)")
+        text = (RESULTS / f"synthesize_{args.name}.md").read_text().replace("](final_curves.png)",
+                                                                           f"](synthesize_{args.name}.png)")
         (RESULTS / f"synthesize_{args.name}.md").write_text(text + f"\n\nSearch wall time: {wall:.0f} s.\n")
     print(f"report: {RESULTS / f'synthesize_{args.name}.md'}")
 

@@ -10,9 +10,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from llm_fake_server import HOSTILE_CODE, NO_CODE_REPLY, SYNTAX_ERROR_CODE, VALID_CODE, FakeLLMServer, Step, default_script
-from rewards.llm.client import ChatClient, ChatReply, LLMRequestError, OpenAIChatClient, make_client
+from rewards.llm.search.client import ChatClient, ChatReply, LLMRequestError, OpenAIChatClient, make_client
 from rewards.llm.extract import NoCodeError, extract_code
-from rewards.llm.transcript import RecordingClient, ReplayClient, ReplayMismatchError, Transcript, read_transcript
+from rewards.llm.search.transcript import RecordingClient, ReplayClient, ReplayMismatchError, Transcript, read_transcript
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "llm"
 MESSAGES = [

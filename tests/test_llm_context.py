@@ -1,4 +1,4 @@
-"""Environment context for reward writers (rewards.llm.context) and prompt rendering (rewards.llm.prompting)."""
+"""Environment context for reward writers (rewards.llm.context) and prompt rendering (rewards.llm.search.prompting)."""
 
 import importlib.util
 
@@ -9,7 +9,7 @@ import torch
 import envs.minigrid as mg
 from envs.minigrid import constants as C
 from rewards.llm.context import REWARD_SIGNATURE, StateSpec, describe_env
-from rewards.llm.prompting import (
+from rewards.llm.search.prompting import (
     TemplateError,
     format_ranking,
     format_reflection,

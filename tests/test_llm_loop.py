@@ -1,4 +1,4 @@
-"""The reward search loop (``rewards.llm.synthesize``) end to end, on tiny training budgets.
+"""The reward search loop (``rewards.llm.search.synthesize``) end to end, on tiny training budgets.
 
 Every candidate trains in a worker process that imports torch, so the searches here are as small as
 they can be and are shared through module-scoped fixtures: one offline search (artifacts, final
@@ -24,7 +24,7 @@ import torch
 from omegaconf import DictConfig
 
 from llm_fake_server import HOSTILE_CODE, NO_CODE_REPLY, SYNTAX_ERROR_CODE, VALID_CODE, FakeLLMServer, Step
-from rewards.llm.synthesize import synthesize
+from rewards.llm.search.synthesize import synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-loop-test-secret-7d2e91"
@@ -173,7 +173,7 @@ def test_offline_search_writes_every_artifact(offline_run):
 
 
 def test_resume_trains_only_the_missing_candidates(offline_run, tmp_path):
-    from rewards.llm.synthesize import synthesize as run_search
+    from rewards.llm.search.synthesize import synthesize as run_search
 
     src, first = offline_run
     run_dir = tmp_path / "copy"

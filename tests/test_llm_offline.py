@@ -1,4 +1,4 @@
-"""The offline proposer (rewards.llm.offline): generated reward code runs on real states, is diverse,
+"""The offline proposer (rewards.llm.search.offline): generated reward code runs on real states, is diverse,
 deterministic, mutates by its documented rules, and its progress terms point the right way."""
 
 import importlib.util
@@ -11,7 +11,7 @@ import torch
 import envs.minigrid as mg
 from envs.minigrid import constants as C
 from rewards.llm.context import describe_env
-from rewards.llm.offline import OfflineProposer, Program, candidate_terms, parse_program, render_program
+from rewards.llm.search.offline import OfflineProposer, Program, candidate_terms, parse_program, render_program
 
 HAS_MUJOCO = importlib.util.find_spec("mujoco") is not None
 DOORKEY = "MiniGrid-DoorKey-8x8-v0"

@@ -84,7 +84,7 @@ def test_task_metric_reward_is_one_exactly_on_successful_episode_ends():
 
 
 def test_training_workers_get_an_environment_without_secrets():
-    from rewards.llm.worker import scrubbed_environ
+    from rewards.llm.search.worker import scrubbed_environ
 
     env = scrubbed_environ({"OPENAI_API_KEY": "x", "HF_TOKEN": "y", "MY_SETTING": "sk-abcdefghijklmnopqrstuvwx",
                             "PATH": "/usr/bin", "HOME": "/home/u"})

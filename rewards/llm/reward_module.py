@@ -23,6 +23,7 @@ from typing import Optional
 import gymnasium as gym
 import torch
 
+from rewards.llm.sandbox import compile_reward, tensor_stats
 from rlcore.batch import TransitionBatch
 from rlcore.reward import RewardModule
 
@@ -49,8 +50,6 @@ class CodeReward(RewardModule):
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, code_path: Optional[str] = None,
                  code: Optional[str] = None, mode: str = "replace", check_outputs: bool = True) -> None:
         super().__init__()
-        from rewards.llm.sandbox import compile_reward
-
         if (code is None) == (code_path is None):
             raise ValueError("CodeReward needs exactly one of code= or code_path=")
         if mode not in ("replace", "add"):
@@ -75,10 +74,7 @@ class CodeReward(RewardModule):
     def update(self, batch: TransitionBatch) -> dict[str, float]:
         out: dict[str, float] = {}
         for name, v in self._components.items():
-            v = v.float()
-            out[f"component/{name}/mean"] = float(v.mean())
-            out[f"component/{name}/min"] = float(v.min())
-            out[f"component/{name}/max"] = float(v.max())
+            out.update({f"component/{name}/{stat}": x for stat, x in tensor_stats(v).items()})
         return out
 
 

@@ -12,7 +12,9 @@ connection errors are retried with capped exponential backoff plus jitter, honou
 ``Retry-After`` header; any other 4xx fails at once. The API key is read once from the environment
 variable named in the config and never appears in a repr, a log line, an error or a transcript.
 
-`make_client(cfg)` builds a client from a ``configs/llm/*.yaml`` config by its ``name``.
+`make_client(cfg)` builds a client from a ``configs/llm/*.yaml`` config by its ``name``. The shared
+types (`ChatReply`, `LLMRequestError`, `Usage`, `ChatClient`) live in :mod:`rewards.llm.search.chat`
+and are re-exported here.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 from urllib.parse import urlparse
+
+from rewards.llm.search.chat import ChatClient, ChatReply, LLMRequestError, Messages, Usage, complete_concurrently
+from rewards.llm.search.transcript import RecordingClient, ReplayClient, Transcript
 
 __all__ = [
     "ChatReply",
@@ -37,168 +40,13 @@ __all__ = [
     "complete_concurrently",
     "make_client",
     "CLIENT_BUILDERS",
+    "Messages",
 ]
-
-Messages = list[dict[str, Any]]
 
 # HTTP statuses worth another try: rate limit, request timeout, and every server error.
 RETRY_STATUSES = frozenset({408, 429})
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
 DUMMY_LOCAL_KEY = "sk-local-no-key"
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    """One model answer.
-
-    Attributes:
-        text: the assistant message content ("" when the server sent none).
-        prompt_tokens / completion_tokens: token counts as reported; None when the server sent no
-            ``usage`` (they are then left out of the cost, not guessed).
-        latency_s: wall seconds of the successful attempt.
-        model: the model name the server reports (falls back to the requested one).
-        attempts: HTTP attempts it took, 1 when the first one succeeded.
-        finish_reason: "stop", "length" (hit max_tokens), ... or None.
-    """
-
-    text: str
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    latency_s: float
-    model: str
-    attempts: int = 1
-    finish_reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ChatReply":
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-
-class LLMRequestError(RuntimeError):
-    """A chat request that failed for good: a non-retryable status or retries exhausted.
-
-    Attributes: `model`, `status` (HTTP status or None for timeouts / connection errors),
-    `attempts` (HTTP attempts made), `kind` ("status", "timeout", "connection", "response").
-    """
-
-    def __init__(self, message: str, *, model: str, status: int | None = None, attempts: int = 1, kind: str = "status"):
-        super().__init__(message)
-        self.model = model
-        self.status = status
-        self.attempts = attempts
-        self.kind = kind
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"message": str(self), "model": self.model, "status": self.status, "attempts": self.attempts, "kind": self.kind}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "LLMRequestError":
-        return cls(data["message"], model=data["model"], status=data.get("status"), attempts=data.get("attempts", 1), kind=data.get("kind", "status"))
-
-    def __reduce__(self):  # keep it picklable across processes
-        return (LLMRequestError.from_dict, (self.to_dict(),))
-
-
-@dataclass
-class Usage:
-    """Running totals over a client's life (thread-safe).
-
-    requests: logical requests (calls to `complete`); retries: extra HTTP attempts beyond the first;
-    failures: requests that ended in `LLMRequestError`; prompt/completion tokens and cost count only
-    replies whose server reported usage (`unreported` counts the others).
-    """
-
-    price_per_1k_prompt: float = 0.0
-    price_per_1k_completion: float = 0.0
-    requests: int = 0
-    retries: int = 0
-    failures: int = 0
-    unreported: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add_reply(self, reply: ChatReply) -> None:
-        with self._lock:
-            self.requests += 1
-            self.retries += max(reply.attempts - 1, 0)
-            if reply.prompt_tokens is None and reply.completion_tokens is None:
-                self.unreported += 1
-                return
-            prompt = reply.prompt_tokens or 0
-            completion = reply.completion_tokens or 0
-            self.prompt_tokens += prompt
-            self.completion_tokens += completion
-            self.cost += prompt / 1000.0 * self.price_per_1k_prompt + completion / 1000.0 * self.price_per_1k_completion
-
-    def add_failure(self, error: LLMRequestError) -> None:
-        with self._lock:
-            self.requests += 1
-            self.failures += 1
-            self.retries += max(error.attempts - 1, 0)
-
-    def as_dict(self) -> dict[str, float]:
-        """Plain numbers for logging (prices left out)."""
-        with self._lock:
-            return {
-                "requests": self.requests,
-                "retries": self.retries,
-                "failures": self.failures,
-                "unreported_usage": self.unreported,
-                "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "cost": self.cost,
-            }
-
-
-@runtime_checkable
-class ChatClient(Protocol):
-    """What the reward search needs from a model."""
-
-    usage: Usage
-
-    def complete(self, messages: Messages, *, seed: int | None = None) -> ChatReply:
-        """One reply; raises `LLMRequestError` when the request fails for good."""
-        ...
-
-    def complete_many(self, messages: Messages, k: int, seeds: Sequence[int | None] | None = None) -> list[ChatReply | LLMRequestError]:
-        """K candidates as K separate requests; a failed one is returned as its error."""
-        ...
-
-
-def complete_concurrently(
-    complete: Callable[..., ChatReply],
-    messages: Messages,
-    k: int,
-    seeds: Sequence[int | None] | None,
-    max_concurrency: int,
-) -> list[ChatReply | LLMRequestError]:
-    """Run `complete(messages, seed=seeds[i])` for i < k on up to `max_concurrency` threads.
-
-    Results come back in candidate order. An `LLMRequestError` is returned in its slot; any other
-    exception (a bug, not a failed request) propagates.
-    """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    seed_list: list[int | None] = [None] * k if seeds is None else list(seeds)
-    if len(seed_list) != k:
-        raise ValueError(f"got {len(seed_list)} seeds for k={k} candidates")
-
-    def one(seed: int | None) -> ChatReply | LLMRequestError:
-        try:
-            return complete(messages, seed=seed)
-        except LLMRequestError as err:
-            return err
-
-    workers = max(1, min(int(max_concurrency), k))
-    if workers == 1:
-        return [one(s) for s in seed_list]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
-        return list(pool.map(one, seed_list))
 
 
 def _is_local(base_url: str) -> bool:
@@ -254,9 +102,9 @@ class OpenAIChatClient:
         model: str,
         api_key_env: str = "OPENAI_API_KEY",
         temperature: float | None = 1.0,
-        max_tokens: int | None = None,
+        max_tokens: int | None = 4096,
         timeout_s: float = 120.0,
-        max_retries: int = 3,
+        max_retries: int = 4,
         backoff_s: float = 1.0,
         backoff_max_s: float = 30.0,
         max_concurrency: int = 4,
@@ -270,7 +118,8 @@ class OpenAIChatClient:
         if not model:
             raise ValueError("llm.model must name the model to query")
         if max_retries < 0 or max_concurrency < 1 or timeout_s <= 0:
-            raise ValueError(f"need max_retries >= 0, max_concurrency >= 1, timeout_s > 0; got {max_retries}, {max_concurrency}, {timeout_s}")
+            raise ValueError(f"need max_retries >= 0, max_concurrency >= 1, timeout_s > 0; "
+                             f"got {max_retries}, {max_concurrency}, {timeout_s}")
         self.base_url = base_url
         self.model = model
         self.api_key_env = api_key_env
@@ -404,7 +253,8 @@ class OpenAIChatClient:
             finish_reason=getattr(choice, "finish_reason", None),
         )
 
-    def complete_many(self, messages: Messages, k: int, seeds: Sequence[int | None] | None = None) -> list[ChatReply | LLMRequestError]:
+    def complete_many(self, messages: Messages, k: int,
+                      seeds: Sequence[int | None] | None = None) -> list[ChatReply | LLMRequestError]:
         """K candidates as K separate requests, `max_concurrency` at a time, in candidate order."""
         return complete_concurrently(self.complete, messages, k, seeds, self.max_concurrency)
 
@@ -431,15 +281,11 @@ def _build_openai(cfg: dict[str, Any]) -> ChatClient:
     client: ChatClient = OpenAIChatClient.from_config(cfg)
     record = cfg.get("record_transcript")
     if record:
-        from rewards.llm.transcript import RecordingClient, Transcript
-
-        client = RecordingClient(client, Transcript(record))
+                client = RecordingClient(client, Transcript(record))
     return client
 
 
 def _build_replay(cfg: dict[str, Any]) -> ChatClient:
-    from rewards.llm.transcript import ReplayClient
-
     path = cfg.get("transcript")
     if not path or path == "???":
         raise ValueError("llm.transcript must name the transcript file to replay (llm=replay llm.transcript=PATH)")

@@ -1,9 +1,9 @@
 """Proposers for the reward search: a chat model (any OpenAI-compatible endpoint, or a replayed
-transcript) or the offline program search. Each turns a :class:`rewards.llm.loop.ProposalRequest`
+transcript) or the offline program search. Each turns a :class:`rewards.llm.search.records.ProposalRequest`
 into K replies (text with a fenced ``compute_reward`` program), one per candidate.
 
 The chat proposer builds the Eureka-style conversation from the prompt templates
-(:mod:`rewards.llm.prompting`): the first iteration sends the env context and the task; later ones
+(:mod:`rewards.llm.search.prompting`): the first iteration sends the env context and the task; later ones
 send the best reward so far as the model's previous answer, its reward reflection, the full error
 text of every candidate of the last iteration that failed, and optional human feedback; in
 preference mode the ranking of the last iteration's candidates replaces the numbers. The K
@@ -15,36 +15,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from rewards.llm.loop import ProposalRequest
+from omegaconf import OmegaConf
+
+from rewards.llm.search.client import make_client
+from rewards.llm.search.offline import OfflineProposer
+from rewards.llm.search.prompting import (format_reflection, initial_messages, preference_messages,
+                                          reflection_messages, render_template)
+from rewards.llm.search.records import Candidate, ProposalRequest
 
 
-def _failures_text(results: list[dict]) -> str:
+def _failures_text(results: list[Candidate]) -> str:
     """Each failed candidate of the last iteration with its code (if any) and full error text."""
-    from rewards.llm.prompting import format_reflection
-
     parts = []
     for r in results:
-        if r.get("status") == "ok":
+        if r.ok:
             continue
-        parts.append(f"Candidate {r['index']} of the last iteration failed at the {r.get('stage')} stage:\n"
-                     + format_reflection({"code": r.get("code"), "error": r.get("error") or "unknown error"},
-                                         include_code=bool(r.get("code")), max_error_chars=4000))
+        parts.append(f"Candidate {r.index} of the last iteration failed at the {r.stage} stage:\n"
+                     + format_reflection({"code": r.code, "error": r.error or "unknown error"},
+                                         include_code=bool(r.code), max_error_chars=4000))
     return "\n\n".join(parts)
 
 
 def chat_messages(request: ProposalRequest, templates_dir: Optional[str] = None) -> list[dict[str, str]]:
     """The conversation for one iteration (see the module docstring)."""
-    from rewards.llm.prompting import (format_reflection, initial_messages, preference_messages, reflection_messages,
-                                       render_template)
-
     failures = _failures_text(request.results)
     if request.ranking:
         msgs = preference_messages(request.ctx, request.task, request.ranking, request.feedback, templates_dir)
     elif request.best is not None:
         best = request.best
-        stats = dict(best.get("stats") or {})
-        text = format_reflection({**stats, "fitness": best.get("fitness"), "code": best.get("code")})
-        msgs = reflection_messages(request.ctx, request.task, best["code"], text, request.feedback, templates_dir)
+        stats = best.stats.to_dict() if best.stats is not None else {}
+        text = format_reflection({**stats, "fitness": best.fitness, "code": best.code})
+        msgs = reflection_messages(request.ctx, request.task, str(best.code), text, request.feedback, templates_dir)
     else:
         msgs = initial_messages(request.ctx, request.task, templates_dir)
         if request.feedback and request.feedback.strip():
@@ -59,7 +60,7 @@ def chat_messages(request: ProposalRequest, templates_dir: Optional[str] = None)
 
 
 class ChatProposer:
-    """Candidates from a chat client (:class:`rewards.llm.client.ChatClient`), K requests per iteration."""
+    """Candidates from a chat client (:class:`rewards.llm.search.chat.ChatClient`), K requests per iteration."""
 
     def __init__(self, client: Any, templates_dir: Optional[str] = None, name: str = "chat") -> None:
         self.client, self.templates_dir, self.name = client, templates_dir, name
@@ -76,13 +77,14 @@ class ChatProposer:
 
 
 class OfflineSearchProposer:
-    """The offline program search (:class:`rewards.llm.offline.OfflineProposer`) behind the same interface."""
+    """The offline program search (:class:`rewards.llm.search.offline.OfflineProposer`) behind the same interface.
+
+    ``kwargs`` are fields of :class:`~rewards.llm.search.offline.OfflineConfig`.
+    """
 
     name = "offline"
 
     def __init__(self, **kwargs: Any) -> None:
-        from rewards.llm.offline import OfflineProposer
-
         self.inner = OfflineProposer(**kwargs)
 
     def propose(self, request: ProposalRequest) -> list[Any]:
@@ -90,11 +92,11 @@ class OfflineSearchProposer:
         if request.iteration > 0:
             # the last iteration's candidates, and the best so far when it is from an earlier one
             shown = list(request.results)
-            if request.best is not None and all(r.get("code") != request.best.get("code") for r in shown):
+            if request.best is not None and all(r.code != request.best.code for r in shown):
                 shown.append(request.best)
-            reflection = [{"code": r.get("code"), "fitness": r.get("fitness"), "error": r.get("error"),
-                           "components": (r.get("stats") or {}).get("components", {}),
-                           "success": (r.get("stats") or {}).get("success", [])} for r in shown]
+            reflection = [{"code": r.code, "fitness": r.fitness, "error": r.error,
+                           "components": r.stats.components if r.stats is not None else {},
+                           "success": r.stats.success if r.stats is not None else []} for r in shown]
         return self.inner.propose(request.ctx, request.k, rng_seed=request.seed, reflection=reflection)
 
     def usage(self) -> dict[str, float]:
@@ -103,14 +105,10 @@ class OfflineSearchProposer:
 
 def make_proposer(llm_cfg: Any, run_dir: Path, templates_dir: Optional[str] = None) -> Any:
     """The proposer for an ``llm`` config: ``offline``, ``openai`` (recorded to ``transcript.jsonl``) or ``replay``."""
-    from omegaconf import OmegaConf
-
     cfg = OmegaConf.to_container(llm_cfg, resolve=True) if OmegaConf.is_config(llm_cfg) else dict(llm_cfg)
     name = cfg.get("name")
     if name == "offline":
         return OfflineSearchProposer(**{k: v for k, v in cfg.items() if k != "name"})
-    from rewards.llm.client import make_client
-
     if name == "openai":
         cfg.setdefault("record_transcript", None)
         if not cfg["record_transcript"]:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewards.llm.client import ChatClient, ChatReply, LLMRequestError, Messages, Usage, complete_concurrently
+from rewards.llm.search.chat import ChatClient, ChatReply, LLMRequestError, Messages, Usage, complete_concurrently
 
 __all__ = ["Transcript", "RecordingClient", "ReplayClient", "ReplayMismatchError", "request_key", "read_transcript"]
 
@@ -151,7 +151,8 @@ class RecordingClient:
         self.transcript.append(messages=messages, seed=seed, params=self._params(), reply=reply)
         return reply
 
-    def complete_many(self, messages: Messages, k: int, seeds: Sequence[int | None] | None = None) -> list[ChatReply | LLMRequestError]:
+    def complete_many(self, messages: Messages, k: int,
+                      seeds: Sequence[int | None] | None = None) -> list[ChatReply | LLMRequestError]:
         return complete_concurrently(self.complete, messages, k, seeds, self.max_concurrency)
 
     def close(self) -> None:
@@ -183,7 +184,8 @@ class ReplayClient:
 
     max_concurrency = 1
 
-    def __init__(self, transcript_path: str | os.PathLike[str], *, price_per_1k_prompt: float = 0.0, price_per_1k_completion: float = 0.0):
+    def __init__(self, transcript_path: str | os.PathLike[str], *, price_per_1k_prompt: float = 0.0,
+                 price_per_1k_completion: float = 0.0):
         self.path = Path(transcript_path)
         records = read_transcript(self.path)
         self._queues: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
@@ -224,7 +226,8 @@ class ReplayClient:
         self.usage.add_reply(reply)
         return reply
 
-    def complete_many(self, messages: Messages, k: int, seeds: Sequence[int | None] | None = None) -> list[ChatReply | LLMRequestError]:
+    def complete_many(self, messages: Messages, k: int,
+                      seeds: Sequence[int | None] | None = None) -> list[ChatReply | LLMRequestError]:
         """Served one after another: replies are keyed, so order does not change what each gets."""
         return complete_concurrently(self.complete, messages, k, seeds, 1)
 

@@ -10,17 +10,17 @@ reward in the role of the human-written one; undefined when the two baselines sc
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from omegaconf import OmegaConf
 
-from rewards.llm.loop import frames_to, read_json
+from rewards.llm.search.formatting import format_number
+from rewards.llm.search.records import Candidate, frames_to, read_json
 
 
 def _fmt(x: Optional[float], digits: int = 3) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+    return format_number(x, f".{digits}f", missing="—", nan_is_missing=True)
 
 
 def normalized_score(best: Optional[float], env_reward: Optional[float], task_metric: Optional[float]) -> Optional[float]:
@@ -30,11 +30,8 @@ def normalized_score(best: Optional[float], env_reward: Optional[float], task_me
     return (best - task_metric) / abs(env_reward - task_metric)
 
 
-def _candidates(run_dir: Path) -> list[dict]:
-    out = []
-    for path in sorted(run_dir.glob("iter_*/cand_*/result.json")):
-        out.append(read_json(path))
-    return out
+def _candidates(run_dir: Path) -> list[Candidate]:
+    return [Candidate.from_dict(read_json(path)) for path in sorted(run_dir.glob("iter_*/cand_*/result.json"))]
 
 
 def _plot(final: dict, path: Path, metric: str, threshold: float) -> Optional[Path]:
@@ -89,9 +86,9 @@ def write_report(run_dir: Path, target_success: Optional[float] = None) -> Path:
     cands = _candidates(run_dir)
     lines += ["## Candidates", "", "| iteration | candidate | status | fitness | error (last line) |", "|---:|---:|---|---:|---|"]
     for c in cands:
-        err = "" if c.get("status") == "ok" else f"{c.get('stage')}: " + (str(c.get("error") or "").strip().splitlines() or [""])[-1][:100]
-        lines.append(f"| {c['iteration']} | {c['index']} | {c['status']} | {_fmt(c.get('fitness'))} | {err.replace('|', '/')} |")
-    failed = sum(c.get("status") != "ok" for c in cands)
+        err = "" if c.ok else f"{c.stage}: {c.error_line(100)}"
+        lines.append(f"| {c.iteration} | {c.index} | {c.status} | {_fmt(c.fitness)} | {err.replace('|', '/')} |")
+    failed = sum(not c.ok for c in cands)
     lines += ["", f"{len(cands)} candidates, {failed} failed.", ""]
     best = summary.get("best")
     if best:

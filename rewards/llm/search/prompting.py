@@ -2,7 +2,7 @@
 
 Templates are plain text files using :class:`string.Template` placeholders (``$name`` or ``${name}``;
 ``$$`` is a literal dollar sign), so the braces of Python code need no escaping. The defaults live in
-``rewards/llm/prompts/``:
+``rewards/llm/search/prompts/``:
 
 * ``system.txt``      the role (reward engineer) and the rules for the code; placeholder ``$signature``;
 * ``initial.txt``     the first request: ``$env_context``, ``$task_description``;
@@ -20,13 +20,13 @@ missing there falls back to the default one. A placeholder without a value raise
 
 from __future__ import annotations
 
-import math
 import string
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .context import EnvContext
+from rewards.llm.context import EnvContext
+from rewards.llm.search.formatting import format_number, python_fence
 
 __all__ = [
     "DEFAULT_TEMPLATES_DIR",
@@ -100,10 +100,6 @@ def _feedback_text(values: Mapping[str, str], feedback: str | None, templates_di
     return render_template("feedback.txt", {**values, "feedback": feedback.strip()}, templates_dir)
 
 
-def _fence(code: str) -> str:
-    return "```python\n" + code.strip("\n") + "\n```"
-
-
 # ------------------------------------------------------------------------------------------- messages
 def initial_messages(ctx: EnvContext, task_description: str,
                      templates_dir: str | Path | None = None) -> list[Message]:
@@ -133,7 +129,7 @@ def reflection_messages(ctx: EnvContext, task_description: str, best_code: str, 
     """
     values = _common_values(ctx, task_description)
     msgs = initial_messages(ctx, task_description, templates_dir)
-    msgs.append({"role": "assistant", "content": _fence(best_code)})
+    msgs.append({"role": "assistant", "content": python_fence(best_code)})
     content = render_template(
         "reflection.txt",
         {**values, "reflection": reflection_text.strip(), "feedback": _feedback_text(values, feedback, templates_dir)},
@@ -162,12 +158,7 @@ def preference_messages(ctx: EnvContext, task_description: str, ranked_codes: Se
 
 # ----------------------------------------------------------------------------------------- formatting
 def _num(x: Any) -> str:
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return f"{x:.3g}"
+    return format_number(x, ".3g")
 
 
 def _step(s: Any) -> str:
@@ -203,7 +194,7 @@ def format_reflection(stats: Mapping[str, Any], max_points: int = 10, include_co
     """
     lines: list[str] = []
     if include_code and stats.get("code"):
-        lines.append(_fence(str(stats["code"])))
+        lines.append(python_fence(str(stats["code"])))
     error = stats.get("error")
     if error:
         err = str(error).strip()
@@ -260,5 +251,5 @@ def format_ranking(ranked_codes: Sequence[str]) -> str:
     parts = []
     for i, code in enumerate(ranked_codes, 1):
         label = " (best)" if i == 1 and k > 1 else (" (worst)" if i == k and k > 1 else "")
-        parts.append(f"### Rank {i}{label}\n" + _fence(code))
+        parts.append(f"### Rank {i}{label}\n" + python_fence(code))
     return "\n\n".join(parts)

@@ -1,11 +1,11 @@
-"""Reward search app: ``python -m rewards.llm.synthesize [Hydra overrides]``.
+"""Reward search app: ``python -m rewards.llm.search.synthesize [Hydra overrides]``.
 
 Examples::
 
-    python -m rewards.llm.synthesize env.id=MiniGrid-DoorKey-8x8-v0 llm=offline iterations=3 candidates=4
-    python -m rewards.llm.synthesize llm=openai llm.base_url=http://127.0.0.1:8000/v1 llm.model=qwen2.5-coder
-    python -m rewards.llm.synthesize llm=replay llm.transcript=runs/synthesize/<run>/transcript.jsonl
-    python -m rewards.llm.synthesize ... resume=true        # continue a stopped search
+    python -m rewards.llm.search.synthesize env.id=MiniGrid-DoorKey-8x8-v0 llm=offline iterations=3 candidates=4
+    python -m rewards.llm.search.synthesize llm=openai llm.base_url=http://127.0.0.1:8000/v1 llm.model=qwen2.5-coder
+    python -m rewards.llm.search.synthesize llm=replay llm.transcript=runs/synthesize/<run>/transcript.jsonl
+    python -m rewards.llm.search.synthesize ... resume=true        # continue a stopped search
 
 The run directory (``run_dir``, default ``runs/synthesize/<env>-<llm>-seed<seed>``) holds
 ``config.yaml``, ``env_context.json``, per iteration ``iter_NN/replies.json`` and per candidate
@@ -23,14 +23,18 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 import rlcore.train  # noqa: F401 - registers the ${sanitize:} resolver used by the configs
-from rewards.llm.loop import RewardSearch
+from rewards.llm.search.config_schemas import register_llm_schemas
+from rewards.llm.search.loop import RewardSearch
+from rewards.llm.search.proposers import make_proposer
+from rewards.llm.search.records import write_json
+from rlcore.make_env import make_env
+from rlcore.train import resolve_device
+
+register_llm_schemas()  # the defaults of configs/llm/*.yaml come from the proposers' own dataclasses / signatures
 
 
 def synthesize(cfg: DictConfig, run_dir: Path, **search_kwargs: Any) -> dict[str, Any]:
     """Run (or resume, with ``resume=true``) the reward search described by ``cfg`` in ``run_dir``."""
-    from rewards.llm.proposers import make_proposer
-    from rlcore.make_env import make_env
-    from rlcore.train import resolve_device
 
     run_dir = Path(run_dir).resolve()
     if run_dir.exists() and any(run_dir.glob("iter_*")) and not cfg.resume:
@@ -50,8 +54,6 @@ def synthesize(cfg: DictConfig, run_dir: Path, **search_kwargs: Any) -> dict[str
     usage = proposer.usage() if hasattr(proposer, "usage") else {}
     if usage:
         summary["llm_usage"] = usage
-        from rewards.llm.loop import write_json
-
         write_json(run_dir / "summary.json", summary)
     return summary
 
@@ -60,7 +62,7 @@ def _hydra_main() -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
-    @hydra.main(version_base=None, config_path="../../configs", config_name="synthesize")
+    @hydra.main(version_base=None, config_path="../../../configs", config_name="synthesize")
     def _main(cfg: DictConfig) -> None:
         summary = synthesize(cfg, Path(HydraConfig.get().runtime.output_dir))
         best = summary.get("best")

@@ -3,14 +3,15 @@
 One iteration (Ma et al. 2023, "Eureka: Human-Level Reward Design via Coding Large Language Models";
 their defaults are 16 candidates and 5 iterations, configurable here):
 
-1. the proposer (a language model through :mod:`rewards.llm.proposers`, or the offline program
+1. the proposer (a language model through :mod:`rewards.llm.search.proposers`, or the offline program
    search) returns K replies; each is one candidate;
 2. each reply's code is extracted (:func:`rewards.llm.extract.extract_code`), checked by the
    sandbox's AST policy and validated in a separate, resource-limited process on states sampled from
    the env (:func:`rewards.llm.sandbox.compile_reward`); a refused candidate is a failed candidate;
 3. every valid candidate trains a fresh PPO agent with its reward replacing the env's, in a worker
-   process (:mod:`rewards.llm.worker`) with a wall-clock timeout, a temporary working directory and
-   an environment without API keys; candidates run in parallel (``search.workers``);
+   process (:mod:`rewards.llm.search.worker`, started by :mod:`rewards.llm.search.training`) with a
+   wall-clock timeout, a temporary working directory and an environment without API keys;
+   candidates run in parallel (``search.workers``);
 4. fitness is the task's own metric, which the reward code never writes: the evaluation success
    rate (MiniGrid) or the evaluation return of the env's own reward (other envs), averaged over the
    last ``search.select_last`` fixed-seed evaluations, not the maximum of a noisy curve;
@@ -24,183 +25,40 @@ their defaults are 16 candidates and 5 iterations, configurable here):
 After the last iteration the best reward is re-trained on ``search.reeval_seeds`` fresh seeds, next
 to two baselines on the same seeds and budget: the env's own reward and the task metric used
 directly as reward (:class:`rewards.llm.reward_module.TaskMetricReward`). The report
-(:mod:`rewards.llm.report`) compares them.
+(:mod:`rewards.llm.search.report`) compares them.
 
 Everything is written under the run directory as it happens, and a stopped search resumes from its
 last finished candidate: replies are saved before training starts (a resumed search never asks the
 proposer again for an iteration it already has), and a candidate with a ``result.json`` is not
 trained again. Bad reward code never crashes the loop: extraction, validation and training failures
-become failed candidates whose error text goes back to the proposer.
+become failed candidates whose error text goes back to the proposer. Candidates travel between the
+loop, the proposers and the report as :class:`~rewards.llm.search.records.Candidate` records.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import Any, Callable, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from rewards.llm.context import EnvContext
+from rewards.llm.context import describe_env
 from rewards.llm.extract import NoCodeError, extract_code
-from rewards.llm.worker import scrubbed_environ
+from rewards.llm.sandbox import RewardCodeError, compile_reward
+from rewards.llm.search.records import Candidate, ProposalRequest, Proposer, fitness_of, read_json, write_json
+from rewards.llm.search.report import write_report
+from rewards.llm.search.rollout_gif import policy_gif
+from rewards.llm.search.training import TrainingJob, run_training_job, training_stats
 
 #: top-level keys of the search config that are not training keys
 SEARCH_KEYS = ("llm", "iterations", "candidates", "search", "task", "run_dir")
-ROOT = Path(__file__).resolve().parents[2]
 
-
-# ------------------------------------------------------------------------------------------ records
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON atomically (temp file + rename), so a killed run leaves no half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-@dataclass
-class ProposalRequest:
-    """What a proposer gets for one iteration.
-
-    Attributes:
-        ctx: the env description.
-        task: the task in words.
-        k: number of candidates wanted.
-        iteration: 0-based iteration index.
-        seed: base seed of this iteration's requests.
-        best: the best candidate so far (``result.json`` dict) or ``None`` on the first iteration.
-        results: all candidates of the previous iteration (successful and failed), in order.
-        ranking: codes ranked best to worst by the teacher (preference mode), else ``None``.
-        feedback: free-text feedback from a person, or ``None``.
-    """
-
-    ctx: EnvContext
-    task: str
-    k: int
-    iteration: int
-    seed: int
-    best: Optional[dict] = None
-    results: list[dict] = field(default_factory=list)
-    ranking: Optional[list[str]] = None
-    feedback: Optional[str] = None
-
-
-class Proposer(Protocol):
-    """Writes candidate replies (text with a fenced ``compute_reward`` program), one per candidate.
-
-    A request that failed is returned as an ``Exception`` in its place; it becomes a failed candidate.
-    """
-
-    name: str
-
-    def propose(self, request: ProposalRequest) -> list[Any]: ...
-
-
-# --------------------------------------------------------------------------------- training runs
-def read_progress(progress_csv: Path) -> list[dict[str, str]]:
-    import csv
-
-    if not progress_csv.exists():
-        return []
-    with open(progress_csv, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def training_stats(run_dir: Path, metric: str) -> dict[str, Any]:
-    """Curves of a finished training run: eval metric, success, episode length, reward components.
-
-    Returns ``{"success": [(step, rate)], "metric": [(step, value)], "episode_length": [(step, len)],
-    "components": {name: [(step, mean, min, max)]}}`` (the final evaluation of ``summary.json`` is the
-    last point of the eval curves).
-    """
-    rows = read_progress(run_dir / "progress.csv")
-    column = "eval/success_rate" if metric == "success" else "eval/return_mean"
-
-    def series(col: str) -> list[tuple[int, float]]:
-        return [(int(float(r["time/timesteps"])), float(r[col])) for r in rows if r.get(col, "") not in ("", None)]
-
-    success, values = series("eval/success_rate"), series(column)
-    lengths = series("rollout/ep_length_mean")
-    summary_path = run_dir / "summary.json"
-    if summary_path.exists():
-        s = read_json(summary_path)
-        step = int(s["total_timesteps"])
-        if not success or success[-1][0] != step:
-            success.append((step, float(s["eval_success_rate"])))
-            values.append((step, float(s["eval_success_rate"] if metric == "success" else s["eval_return_mean"])))
-    components: dict[str, list[tuple[int, float, float, float]]] = {}
-    prefix = "reward/component/"
-    names = sorted({c[len(prefix):].rsplit("/", 1)[0] for c in (rows[0].keys() if rows else []) if c.startswith(prefix)})
-    for name in names:
-        pts = []
-        for r in rows:
-            cols = [r.get(f"{prefix}{name}/{s}", "") for s in ("mean", "min", "max")]
-            if all(c not in ("", None) for c in cols):
-                pts.append((int(float(r["time/timesteps"])), *(float(c) for c in cols)))
-        components[name] = pts
-    return {"success": success, "metric": values, "episode_length": lengths, "components": components}
-
-
-def fitness_of(curve: Sequence[tuple[int, float]], last: int) -> float:
-    """Mean of the last ``last`` evaluation points (``nan`` if there are none)."""
-    tail = [v for _, v in curve][-last:]
-    return float(sum(tail) / len(tail)) if tail else math.nan
-
-
-def frames_to(curve: Sequence[tuple[int, float]], threshold: float) -> Optional[int]:
-    """First evaluated frame count where the curve reached ``threshold`` (``None`` if never)."""
-    return next((step for step, v in curve if v >= threshold), None)
-
-
-def run_training_job(train_cfg: dict, job_dir: Path, timeout_s: float) -> dict[str, Any]:
-    """Train one reward in a worker process; returns ``{"ok", "error", "run_dir", "wall_s"}``.
-
-    The worker runs in a fresh temporary working directory with API keys removed from its
-    environment and is killed after ``timeout_s`` seconds of wall-clock time.
-    """
-    job_dir = Path(job_dir).resolve()  # the worker runs in a temporary directory: absolute paths only
-    job_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = job_dir / "train"
-    job_path = job_dir / "job.yaml"
-    (job_dir / "error.txt").unlink(missing_ok=True)
-    OmegaConf.save(OmegaConf.create({**train_cfg, "worker_run_dir": str(run_dir)}), job_path)
-    env = scrubbed_environ()
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="rlreward-candidate-") as cwd:
-        proc = subprocess.Popen([sys.executable, "-m", "rewards.llm.worker", str(job_path)], cwd=cwd, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            out, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-            return {"ok": False, "error": f"training timed out after {timeout_s:g} s of wall-clock time (killed)",
-                    "run_dir": str(run_dir), "wall_s": time.perf_counter() - t0}
-    wall = time.perf_counter() - t0
-    (job_dir / "worker.log").write_text(out or "")
-    if proc.returncode != 0:
-        err_file = job_dir / "error.txt"
-        error = err_file.read_text() if err_file.exists() else (out or "")[-4000:]
-        if proc.returncode < 0:
-            error = f"training process killed by signal {-proc.returncode}\n{error}"
-        return {"ok": False, "error": error.strip() or f"training exited with status {proc.returncode}",
-                "run_dir": str(run_dir), "wall_s": wall}
-    return {"ok": True, "error": None, "run_dir": str(run_dir), "wall_s": wall}
+#: a teacher ranks candidates (their ``result.json`` records, with ``gif``): indices, best first
+Teacher = Callable[[list[dict]], list[int]]
+#: ``(iteration, best record or None) -> feedback text or None``
+FeedbackFn = Callable[[int, Optional[dict]], Optional[str]]
 
 
 # -------------------------------------------------------------------------------------- the search
@@ -213,18 +71,17 @@ class RewardSearch:
         run_dir: where everything is written.
         proposer: the reward writer.
         env_factory: ``() -> BatchedEnv`` for the env context and the sandbox's sampled states.
-        teacher: preference mode ``"terminal"`` asks this callable for a ranking
-            (``(candidates) -> list of indices, best first``); default reads ``input()``.
-        feedback_fn: ``(iteration, best) -> str | None`` for ``search.feedback=terminal``; default reads ``input()``.
+        teacher: preference mode ``"terminal"`` asks this callable for a ranking (``(candidates) -> list
+            of indices, best first``; the candidates as their ``result.json`` records plus ``gif``);
+            default reads ``input()``.
+        feedback_fn: ``(iteration, best record or None) -> str | None`` for ``search.feedback=terminal``;
+            default reads ``input()``.
         log: where progress lines go.
     """
 
     def __init__(self, cfg: DictConfig, run_dir: Path, proposer: Proposer, env_factory: Callable[[], Any],
-                 teacher: Optional[Callable[[list[dict]], list[int]]] = None,
-                 feedback_fn: Optional[Callable[[int, Optional[dict]], Optional[str]]] = None,
+                 teacher: Optional[Teacher] = None, feedback_fn: Optional[FeedbackFn] = None,
                  log: Callable[[str], None] = print) -> None:
-        from rewards.llm.context import describe_env
-
         self.cfg, self.run_dir, self.proposer, self.log = cfg, Path(run_dir).resolve(), proposer, log
         self.search = cfg.search
         self.env = env_factory()
@@ -263,49 +120,52 @@ class RewardSearch:
                                          "code_path": str(Path(code_path).resolve()), "mode": mode}}
 
     # ------------------------------------------------------------------------------ candidates
-    def _validate(self, reply: Any, cand_dir: Path) -> tuple[Optional[str], Optional[dict]]:
-        """Extract and validate one reply; returns ``(code, None)`` or ``(code_or_None, failure)``."""
-        from rewards.llm.sandbox import RewardCodeError, compile_reward
-
+    def _validate(self, reply: Any, cand: Candidate) -> Candidate:
+        """Extract and validate one reply: ``cand`` with its code, failed at a stage if it did not pass."""
+        cand_dir = Path(cand.cand_dir)
         if isinstance(reply, BaseException):
-            return None, {"stage": "request", "error": f"{type(reply).__name__}: {reply}"}
+            cand.stage, cand.error = "request", f"{type(reply).__name__}: {reply}"
+            return cand
         (cand_dir / "reply.md").write_text(str(reply))
         try:
-            code = extract_code(str(reply))
+            cand.code = extract_code(str(reply))
         except NoCodeError as exc:
-            return None, {"stage": "extract", "error": str(exc)}
-        (cand_dir / "code.py").write_text(code)
+            cand.stage, cand.error = "extract", str(exc)
+            return cand
+        (cand_dir / "code.py").write_text(cand.code)
         try:
-            fn = compile_reward(code, self.env, timeout_s=float(self.search.validate_timeout_s))
+            fn = compile_reward(cand.code, self.env, timeout_s=float(self.search.validate_timeout_s))
         except RewardCodeError as exc:
             write_json(cand_dir / "validation.json", {"ok": False, "reason": exc.reason})
-            return code, {"stage": "validate", "error": exc.reason}
+            cand.stage, cand.error = "validate", exc.reason
+            return cand
         write_json(cand_dir / "validation.json", {"ok": True, "components": list(getattr(fn, "component_names", []) or [])})
-        return code, None
+        cand.stage = "train"
+        return cand
 
-    def _train_scored(self, cfg: dict, job_dir: Path) -> dict[str, Any]:
-        """Train ``cfg`` in a worker under ``job_dir``: :func:`run_training_job`'s dict, plus ``stats``
-        (:func:`training_stats`) and ``fitness`` (mean of the last ``search.select_last`` evaluations)
-        when the run finished."""
+    def _train_scored(self, cfg: dict, job_dir: Path) -> TrainingJob:
+        """Train ``cfg`` in a worker under ``job_dir``; a finished run gets its ``stats``
+        (:func:`training_stats`) and ``fitness`` (mean of the last ``search.select_last`` evaluations)."""
         job = run_training_job(cfg, job_dir, float(self.search.candidate_timeout_s))
-        if job["ok"]:
-            stats = training_stats(Path(job["run_dir"]), self.metric)
-            job.update(stats=stats, fitness=fitness_of(stats["metric"], int(self.search.select_last)))
+        if job.ok:
+            job.stats = training_stats(Path(job.run_dir), self.metric)
+            job.fitness = fitness_of(job.stats.metric, int(self.search.select_last))
         return job
 
-    def _finish(self, cand_dir: Path, base: dict, job: Optional[dict]) -> dict:
-        result = dict(base)
+    @staticmethod
+    def _finish(cand: Candidate, job: Optional[TrainingJob]) -> Candidate:
+        """Record the training outcome (if it trained) and write ``result.json``."""
         if job is not None:
-            result["wall_s"] = job["wall_s"]
-            if not job["ok"]:
-                result.update(status="failed", stage="train", error=job["error"], fitness=None)
+            cand.wall_s = job.wall_s
+            if not job.ok:
+                cand.status, cand.stage, cand.error, cand.fitness = "failed", "train", job.error, None
             else:
-                result.update(status="ok", stage="done", error=None, fitness=job["fitness"], stats=job["stats"],
-                              run_dir=job["run_dir"])
-        write_json(cand_dir / "result.json", result)
-        return result
+                cand.status, cand.stage, cand.error, cand.fitness = "ok", "done", None, job.fitness
+                cand.stats, cand.run_dir = job.stats, job.run_dir
+        write_json(Path(cand.cand_dir) / "result.json", cand.to_dict())
+        return cand
 
-    def run_iteration(self, it: int, request: ProposalRequest) -> list[dict]:
+    def run_iteration(self, it: int, request: ProposalRequest) -> list[Candidate]:
         it_dir = self.run_dir / f"iter_{it:02d}"
         replies_path = it_dir / "replies.json"
         if replies_path.exists():
@@ -318,66 +178,62 @@ class RewardSearch:
                 raise RuntimeError(f"proposer {self.proposer.name} returned {len(replies)} replies, expected {request.k}")
             write_json(replies_path, [{"error": f"{type(r).__name__}: {r}"} if isinstance(r, BaseException) else {"text": str(r)}
                                       for r in replies])
-        results: list[Optional[dict]] = [None] * len(replies)
-        jobs = []
+        results: list[Optional[Candidate]] = [None] * len(replies)
+        jobs: list[tuple[int, Candidate, dict]] = []
         for k, reply in enumerate(replies):
             cand_dir = it_dir / f"cand_{k:02d}"
             cand_dir.mkdir(parents=True, exist_ok=True)
             if (cand_dir / "result.json").exists():
-                results[k] = read_json(cand_dir / "result.json")
+                results[k] = Candidate.from_dict(read_json(cand_dir / "result.json"))
                 continue
-            code, failure = self._validate(reply, cand_dir)
-            base = {"iteration": it, "index": k, "name": f"iter{it:02d}_cand{k:02d}", "code": code,
-                    "cand_dir": str(cand_dir)}
-            if failure is not None:
-                results[k] = self._finish(cand_dir, {**base, "status": "failed", **failure, "fitness": None}, None)
-                self.log(f"  candidate {k}: failed at {failure['stage']}: {failure['error'].strip().splitlines()[-1][:120]}")
+            cand = self._validate(reply, Candidate(iteration=it, index=k, name=f"iter{it:02d}_cand{k:02d}", code=None,
+                                                   cand_dir=str(cand_dir)))
+            if cand.stage != "train":
+                results[k] = self._finish(cand, None)
+                self.log(f"  candidate {k}: failed at {cand.stage}: {cand.error_line()}")
                 continue
-            cfg = self.train_config(self.code_reward(base["name"], cand_dir / "code.py", str(self.search.reward_mode)),
-                                    int(self.cfg.seed), base["name"])
-            jobs.append((k, cand_dir, base, cfg))
+            cfg = self.train_config(self.code_reward(cand.name, cand_dir / "code.py", str(self.search.reward_mode)),
+                                    int(self.cfg.seed), cand.name)
+            jobs.append((k, cand, cfg))
 
-        def train_one(item):
-            k, cand_dir, base, cfg = item
-            return k, self._finish(cand_dir, base, self._train_scored(cfg, cand_dir))
+        def train_one(item: tuple[int, Candidate, dict]) -> tuple[int, Candidate]:
+            k, cand, cfg = item
+            return k, self._finish(cand, self._train_scored(cfg, Path(cand.cand_dir)))
 
         with ThreadPoolExecutor(max_workers=max(1, int(self.search.workers))) as pool:
-            for k, result in pool.map(train_one, jobs):
-                results[k] = result
-                msg = (f"fitness {result['fitness']:.3f}" if result["status"] == "ok"
-                       else f"failed at train: {str(result['error']).strip().splitlines()[-1][:120]}")
+            for k, cand in pool.map(train_one, jobs):
+                results[k] = cand
+                msg = f"fitness {cand.fitness:.3f}" if cand.ok else f"failed at train: {cand.error_line()}"
                 self.log(f"  candidate {k}: {msg}")
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------------------ preference
-    def rank(self, results: list[dict], saved: Optional[list[str]] = None) -> list[dict]:
+    def rank(self, results: list[Candidate], saved: Optional[list[str]] = None) -> list[Candidate]:
         """Successful candidates best first: by fitness, or by the teacher in preference mode.
 
         ``saved``: candidate names in the order a person already gave for these results (a resumed
         search); with the terminal teacher it is used instead of asking again.
         """
-        ok = [r for r in results if r["status"] == "ok"]
+        ok = [r for r in results if r.ok]
         if self.preference == "terminal" and len(ok) > 1:
-            if saved is not None and sorted(saved) == sorted(r["name"] for r in ok):
-                by_name = {r["name"]: r for r in ok}
+            if saved is not None and sorted(saved) == sorted(r.name for r in ok):
+                by_name = {r.name: r for r in ok}
                 return [by_name[name] for name in saved]
             for r in ok:
-                r["gif"] = self._render(r)
-            order = self.teacher(ok)
+                r.gif = self._render(r)
+            order = self.teacher([r.to_dict() for r in ok])
             if sorted(order) != list(range(len(ok))):
                 raise ValueError(f"a ranking must list each of the {len(ok)} candidates once, got {order}")
             return [ok[i] for i in order]
-        return sorted(ok, key=lambda r: (-(r["fitness"] if r["fitness"] == r["fitness"] else -math.inf), r["index"]))
+        return sorted(ok, key=lambda r: (-(r.fitness if r.fitness == r.fitness else -math.inf), r.index))
 
-    def _render(self, result: dict) -> Optional[str]:
+    def _render(self, cand: Candidate) -> Optional[str]:
         """A GIF of one episode of the candidate's final policy (MiniGrid), for a person to judge."""
         try:
-            from rewards.llm.rollout_gif import policy_gif
-
-            return policy_gif(Path(result["run_dir"]), str(self.cfg.env.id), Path(result["cand_dir"]) / "policy.gif",
+            return policy_gif(Path(str(cand.run_dir)), str(self.cfg.env.id), Path(cand.cand_dir) / "policy.gif",
                               seed=int(self.cfg.seed))
         except Exception as exc:  # noqa: BLE001 - a missing picture must not stop the search
-            self.log(f"  (no GIF for {result['name']}: {exc})")
+            self.log(f"  (no GIF for {cand.name}: {exc})")
             return None
 
     # ------------------------------------------------------------------------------ the loop
@@ -386,9 +242,9 @@ class RewardSearch:
         state_path = self.run_dir / "search_state.json"
         state = read_json(state_path) if state_path.exists() else {"best": None, "iterations": []}
         write_json(self.run_dir / "env_context.json", {"text": self.ctx.text, "task": self.task, "metric": self.metric})
-        best: Optional[dict] = state["best"]
+        best: Optional[Candidate] = Candidate.from_dict(state["best"]) if state["best"] else None
         done = {e["iteration"]: e for e in state["iterations"]}
-        previous: list[dict] = []
+        previous: list[Candidate] = []
         ranking: Optional[list[str]] = None
         feedback: Optional[str] = None
         for it in range(int(self.cfg.iterations)):
@@ -396,48 +252,45 @@ class RewardSearch:
                                       best=best, results=previous, ranking=ranking, feedback=feedback)
             results = self.run_iteration(it, request)
             ranked = self.rank(results, (done.get(it) or {}).get("ranking"))
-            if ranked and (best is None or self.preference == "terminal" or ranked[0]["fitness"] > best["fitness"]):
+            if ranked and (best is None or self.preference == "terminal" or ranked[0].fitness > best.fitness):
                 # with a person as teacher, their top choice of the newest iteration becomes the base
                 best = ranked[0]
-                (self.run_dir / "best_reward.py").write_text(best["code"])
-            ranking = [r["code"] for r in ranked] if self.preference != "off" else None
+                (self.run_dir / "best_reward.py").write_text(str(best.code))
+            ranking = [str(r.code) for r in ranked] if self.preference != "off" else None
             previous = results
             if it in done and (self.run_dir / f"iter_{it + 1:02d}" / "replies.json").exists():
                 feedback = done[it].get("feedback")  # already sent with the next request: do not ask again
             else:
                 feedback = self._feedback(it, best)
-            entry = {"iteration": it, "ok": sum(r["status"] == "ok" for r in results),
-                     "failed": sum(r["status"] != "ok" for r in results),
-                     "best_fitness": ranked[0]["fitness"] if ranked else None, "feedback": feedback,
-                     "ranking": [r["name"] for r in ranked]}
+            entry = {"iteration": it, "ok": sum(r.ok for r in results), "failed": sum(not r.ok for r in results),
+                     "best_fitness": ranked[0].fitness if ranked else None, "feedback": feedback,
+                     "ranking": [r.name for r in ranked]}
             state["iterations"] = [e for e in state["iterations"] if e["iteration"] != it] + [entry]
-            state["best"] = best
+            state["best"] = best.to_dict() if best is not None else None
             write_json(state_path, state)
             self.log(f"iteration {it}: {entry['ok']} trained, {entry['failed']} failed; "
-                     f"best so far: {best['name'] + ' fitness %.3f' % best['fitness'] if best else 'none'}")
+                     f"best so far: {f'{best.name} fitness {best.fitness:.3f}' if best else 'none'}")
         final = self.final_evaluation(best)
         summary = {"env_id": str(self.cfg.env.id), "proposer": self.proposer.name, "metric": self.metric,
-                   "iterations": state["iterations"], "best": _public(best), "final": final,
-                   "run_dir": str(self.run_dir)}
+                   "iterations": state["iterations"], "best": best.public() if best is not None else None,
+                   "final": final, "run_dir": str(self.run_dir)}
         write_json(self.run_dir / "summary.json", summary)
-        from rewards.llm.report import write_report
-
         summary["report"] = str(write_report(self.run_dir))
         write_json(self.run_dir / "summary.json", summary)
         return summary
 
-    def _feedback(self, it: int, best: Optional[dict]) -> Optional[str]:
+    def _feedback(self, it: int, best: Optional[Candidate]) -> Optional[str]:
         mode = str(self.search.feedback)
         if mode == "none" or it + 1 >= int(self.cfg.iterations):
             return None
         if mode == "terminal":
-            return self.feedback_fn(it, best) or None
+            return self.feedback_fn(it, best.to_dict() if best is not None else None) or None
         path = Path(mode)
         if not path.exists():
             raise FileNotFoundError(f"search.feedback={mode!r}: expected none, terminal or an existing text file")
         return path.read_text().strip() or None
 
-    def final_evaluation(self, best: Optional[dict]) -> dict[str, Any]:
+    def final_evaluation(self, best: Optional[Candidate]) -> dict[str, Any]:
         """Re-train the best reward and the two baselines on fresh seeds with the same budget."""
         seeds = [int(self.cfg.seed) + 1000 + j for j in range(int(self.search.reeval_seeds))]
         final_dir = self.run_dir / "final"
@@ -452,18 +305,18 @@ class RewardSearch:
                                        "module": {"_target_": "rewards.llm.reward_module.TaskMetricReward"}}
         jobs = [(arm, seed) for arm in arms for seed in seeds]
 
-        def train_one(item):
+        def train_one(item: tuple[str, int]) -> tuple[str, int, dict]:
             arm, seed = item
             # the best arm's runs are keyed by its code, so a resumed search that found a better reward
             # re-trains it instead of reusing the runs of the previous best
-            tag = f"best-{hashlib.sha256(best['code'].encode()).hexdigest()[:10]}" if arm == "best" else arm
+            tag = f"best-{best.code_hash}" if arm == "best" and best is not None else arm
             job_dir = final_dir / f"{tag}_seed{seed}"
             if (job_dir / "result.json").exists():
                 return arm, seed, read_json(job_dir / "result.json")
             job = self._train_scored(self.train_config(arms[arm], seed, f"{arm}_seed{seed}"), job_dir)
-            res = {"ok": job["ok"], "error": job["error"], "wall_s": job["wall_s"]}
-            if job["ok"]:
-                res.update(fitness=job["fitness"], success=job["stats"]["success"], metric_curve=job["stats"]["metric"])
+            res: dict[str, Any] = {"ok": job.ok, "error": job.error, "wall_s": job.wall_s}
+            if job.ok and job.stats is not None:
+                res.update(fitness=job.fitness, success=job.stats.success, metric_curve=job.stats.metric)
             write_json(job_dir / "result.json", res)
             return arm, seed, res
 
@@ -478,12 +331,6 @@ class RewardSearch:
             per_seed_summary = {"fitness_mean": sum(fits) / len(fits) if fits else None, "runs_ok": len(fits)}
             out["arms"][arm] = {"runs": per_seed, **per_seed_summary}
         return out
-
-
-def _public(result: Optional[dict]) -> Optional[dict]:
-    if result is None:
-        return None
-    return {k: result.get(k) for k in ("name", "iteration", "index", "fitness", "cand_dir")}
 
 
 def _terminal_teacher(candidates: list[dict]) -> list[int]:

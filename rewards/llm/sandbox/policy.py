@@ -1,0 +1,380 @@
+"""The sandbox's static filter: the AST policy every piece of reward code passes before it runs.
+
+:func:`check_code` parses the code and refuses, with one line per violation: anything but one
+``compute_reward(state, action, next_state)``, imports other than torch/math, names like
+``eval``/``open``/``getattr``, attributes starting with ``_``, a denylist of dangerous attribute
+names on any object, module attributes resolved at check time (``torch.utils``, ``torch.hub``, ...
+refused), ``class``/``try``/``with``/``global``/``yield``/decorators, attribute assignment and
+in-place tensor methods (``add_``). See ``docs/llm_sandbox.md``.
+
+Only the standard library and torch are imported by the sandbox package (it is loaded by path in
+the validation child, see :mod:`.child`).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import math
+import types
+from typing import Any
+
+import torch
+
+#: File name the reward code is compiled under; traceback frames with it are the user's frames.
+REWARD_FILENAME = "<reward_code>"
+ENTRY_POINT = "compute_reward"
+ENTRY_ARGS = ("state", "action", "next_state")
+DEFAULT_MAX_CHARS = 20_000
+
+
+#: Modules reward code may import or reach through attributes (``torch.nn`` only on the way to
+#: ``torch.nn.functional``: its classes are refused by :data:`SAFE_TORCH_CLASSES`).
+ALLOWED_MODULES: tuple[str, ...] = (
+    "torch", "math", "torch.nn", "torch.nn.functional", "torch.linalg", "torch.special", "torch.fft",
+)
+
+#: Builtin and global names that give access to code execution, files, introspection or the
+#: interpreter; refused wherever they appear (read, assigned, or as parameter names).
+FORBIDDEN_NAMES: frozenset[str] = frozenset({
+    "exec", "eval", "compile", "open", "getattr", "setattr", "delattr", "hasattr", "globals", "locals",
+    "vars", "__import__", "input", "breakpoint", "help", "dir", "type", "object", "super", "memoryview",
+    "exit", "quit", "classmethod", "staticmethod", "property", "bytearray", "callable",
+    "__builtins__", "__loader__", "__spec__",
+})
+
+#: Attribute names refused on *any* object: module escapes, file and serialisation entry points,
+#: raw memory, hooks, global setters, frame/code introspection and ``str.format`` (which performs
+#: attribute lookups inside the format string, out of the AST's sight).
+DENIED_ATTRIBUTES: frozenset[str] = frozenset({
+    # modules reachable as attributes
+    "os", "sys", "subprocess", "builtins", "importlib", "ctypes", "inspect", "gc", "pickle", "marshal",
+    "shutil", "socket", "pathlib", "posix", "signal", "threading", "multiprocessing", "platform",
+    "serialization", "glob", "warnings", "functools", "types", "textwrap", "io",
+    # torch namespaces and entry points that touch files, processes, compilation or global state
+    "save", "load", "hub", "utils", "ops", "library", "classes", "jit", "compile", "compiler",
+    "distributed", "backends", "package", "fx", "export", "testing", "profiler", "overrides", "monitor",
+    "cuda", "mps", "xpu", "mtia", "accelerator", "cpp", "storage", "untyped_storage", "UntypedStorage",
+    "TypedStorage", "from_file", "frombuffer", "from_numpy", "from_dlpack", "to_dlpack", "manual_seed",
+    "seed", "get_rng_state", "use_deterministic_algorithms", "init_num_threads", "get_device_module",
+    "get_file_path", "parse_ir", "parse_schema", "parse_type_comment", "fork", "script",
+    "prepare_multiprocessing_environment", "PyTorchFileReader", "PyTorchFileWriter",
+    # higher-order control flow (runs through the compiler stack even in eager mode)
+    "cond", "while_loop", "scan", "associative_scan",
+    # tensor internals and memory
+    "numpy", "data_ptr", "as_strided", "pin_memory", "grad_fn", "record_stream", "module_load",
+    # Python introspection
+    "format", "format_map", "mro", "with_traceback", "func_globals",
+})
+
+#: Attribute-name prefixes refused on any object (global setters, hooks, frames, code objects).
+DENIED_ATTRIBUTE_PREFIXES: tuple[str, ...] = (
+    "set_", "register_", "import_", "co_", "f_", "gi_", "cr_", "ag_", "tb_",
+)
+
+#: torch classes reward code may name (``isinstance(x, torch.Tensor)``, ``torch.finfo(...)``);
+#: every other class reached from an allowed module is refused.
+SAFE_TORCH_CLASSES: tuple[type, ...] = (
+    torch.Tensor, torch.Size, torch.device, torch.dtype, torch.finfo, torch.iinfo, torch.Generator,
+)
+
+_REFUSED_NODES: dict[type, str] = {
+    ast.ClassDef: "class definitions are not allowed",
+    ast.Global: "'global' statements are not allowed",
+    ast.Nonlocal: "'nonlocal' statements are not allowed",
+    ast.Try: "try/except is not allowed (let errors surface; they are reported back)",
+    ast.With: "'with' statements are not allowed",
+    ast.AsyncWith: "'async with' is not allowed",
+    ast.AsyncFor: "'async for' is not allowed",
+    ast.AsyncFunctionDef: "async functions are not allowed",
+    ast.Await: "'await' is not allowed",
+    ast.Yield: "'yield' (generator functions) is not allowed",
+    ast.YieldFrom: "'yield from' is not allowed",
+    ast.Match: "'match' statements are not allowed",
+}
+if hasattr(ast, "TryStar"):  # Python >= 3.11
+    _REFUSED_NODES[ast.TryStar] = "try/except* is not allowed"
+
+
+class RewardCodeError(Exception):
+    """Reward code was refused or failed; ``reason`` is the text sent back to the language model."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+
+#: largest literal exponent / shift a top-level constant may use (runs in-process when code is loaded)
+_MAX_CONSTANT_EXPONENT = 64
+
+
+def _small_number(node: ast.expr) -> bool:
+    value = node.operand if isinstance(node, ast.UnaryOp) else node
+    return (isinstance(value, ast.Constant) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool)
+            and abs(value.value) <= _MAX_CONSTANT_EXPONENT)
+
+
+def _bounded_constant_op(node: ast.BinOp) -> bool:
+    """A top-level constant expression that cannot blow up when the module is executed: powers and
+    shifts only by small literal numbers (no ``9**9**9``, ``1 << 10**9``), and no repetition of
+    sequences or strings (``[0] * 10**10``)."""
+    if isinstance(node.op, (ast.Pow, ast.LShift, ast.RShift)):
+        # no chains either: ((9**64)**64)**64 grows as fast as 9**9**9
+        return _small_number(node.right) and not any(isinstance(n, ast.BinOp) for n in ast.walk(node.left))
+    if isinstance(node.op, ast.Mult):
+        seq = (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.JoinedStr)
+        return not any(isinstance(side, seq) or (isinstance(side, ast.Constant) and isinstance(side.value, (str, bytes)))
+                       for side in (node.left, node.right))
+    return True
+
+
+class _PolicyChecker:
+    """Collects policy violations of one parsed module as ``(lineno, message)`` pairs."""
+
+    def __init__(self, tree: ast.Module):
+        self.tree = tree
+        self.problems: list[tuple[int, str]] = []
+        self.parents: dict[ast.AST, ast.AST] = {}
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                self.parents[child] = node
+        #: names bound to modules: provided ones plus aliases made by allowed imports
+        self.roots: dict[str, types.ModuleType] = {"torch": torch, "math": math}
+
+    def refuse(self, node: ast.AST, message: str) -> None:
+        self.problems.append((getattr(node, "lineno", 0), message))
+
+    # ------------------------------------------------------------------ top level
+    def run(self) -> list[tuple[int, str]]:
+        entry_defs: list[ast.FunctionDef] = []
+        for stmt in self.tree.body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                self.check_import(stmt)
+            elif isinstance(stmt, ast.FunctionDef):
+                if stmt.name == ENTRY_POINT:
+                    entry_defs.append(stmt)
+            elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+                pass  # docstring / comment string
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                self.check_constant_assignment(stmt)
+            elif type(stmt) not in _REFUSED_NODES:  # those get their own message below
+                self.refuse(stmt, f"top-level '{type(stmt).__name__}' statement is not allowed; the top level may "
+                                  "only hold imports of torch/math, function definitions and constant assignments")
+        if not entry_defs:
+            self.problems.append((0, f"no top-level function 'def {ENTRY_POINT}({', '.join(ENTRY_ARGS)})' found"))
+        elif len(entry_defs) > 1:
+            lines = ", ".join(str(d.lineno) for d in entry_defs)
+            self.refuse(entry_defs[1], f"'{ENTRY_POINT}' is defined {len(entry_defs)} times (lines {lines}); define it once")
+        else:
+            self.check_signature(entry_defs[0])
+        for node in ast.walk(self.tree):
+            self.check_node(node)
+        return sorted(self.problems, key=lambda p: p[0])
+
+    def check_signature(self, fn: ast.FunctionDef) -> None:
+        a = fn.args
+        names = tuple(arg.arg for arg in a.args)
+        if a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg or a.defaults or names != ENTRY_ARGS:
+            self.refuse(fn, f"'{ENTRY_POINT}' must take exactly the positional parameters "
+                            f"({', '.join(ENTRY_ARGS)}) without defaults; got ({ast.unparse(a)})")
+
+    def check_constant_assignment(self, stmt: ast.Assign | ast.AnnAssign) -> None:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        for t in targets:
+            if not isinstance(t, ast.Name):
+                self.refuse(stmt, "top-level assignments must bind plain names (NAME = constant)")
+            elif t.id == ENTRY_POINT:
+                self.refuse(stmt, f"'{ENTRY_POINT}' must be a function definition, not an assignment")
+        if stmt.value is None or not self.is_constant_expr(stmt.value):
+            self.refuse(stmt, "top-level assignments may only hold constants (numbers, strings, tuples, "
+                              "arithmetic on them, or attributes such as math.pi); compute the rest inside functions")
+
+    def is_constant_expr(self, node: ast.expr) -> bool:
+        if isinstance(node, (ast.Constant, ast.Name)):
+            return True
+        if isinstance(node, ast.Attribute):
+            return self.is_constant_expr(node.value)
+        if isinstance(node, ast.UnaryOp):
+            return self.is_constant_expr(node.operand)
+        if isinstance(node, ast.BinOp):
+            return (self.is_constant_expr(node.left) and self.is_constant_expr(node.right)
+                    and _bounded_constant_op(node))
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return all(self.is_constant_expr(e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return all(k is not None and self.is_constant_expr(k) for k in node.keys) and all(
+                self.is_constant_expr(v) for v in node.values)
+        return False
+
+    # ------------------------------------------------------------------ imports
+    def check_import(self, stmt: ast.Import | ast.ImportFrom) -> None:
+        allowed = "reward code may only import torch and math (both are already provided)"
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.name not in ALLOWED_MODULES:
+                    self.refuse(stmt, f"import of '{alias.name}' is not allowed; {allowed}")
+                    continue
+                if alias.asname is None:
+                    top = alias.name.split(".")[0]
+                    self.bind_root(stmt, top, importlib.import_module(top))
+                else:
+                    self.bind_root(stmt, alias.asname, importlib.import_module(alias.name))
+            return
+        module = "." * stmt.level + (stmt.module or "")
+        if stmt.level or module not in ALLOWED_MODULES:
+            self.refuse(stmt, f"import from '{module}' is not allowed; {allowed}")
+            return
+        mod = importlib.import_module(module)
+        for alias in stmt.names:
+            if alias.name == "*":
+                self.refuse(stmt, f"'from {module} import *' is not allowed; import names explicitly")
+                continue
+            problem = _attribute_name_problem(alias.name)
+            if problem:
+                self.refuse(stmt, f"'from {module} import {alias.name}': {problem}")
+                continue
+            obj, problem = _resolve_step(mod, alias.name, f"{module}.{alias.name}")
+            if problem:
+                self.refuse(stmt, problem)
+                continue
+            bound = alias.asname or alias.name
+            if isinstance(obj, types.ModuleType):
+                self.bind_root(stmt, bound, obj)
+            elif bound in self.roots:
+                self.refuse(stmt, f"'{bound}' already names module {self.roots[bound].__name__}; pick another name")
+
+    def bind_root(self, stmt: ast.AST, name: str, module: types.ModuleType) -> None:
+        if name in FORBIDDEN_NAMES or name.startswith("__"):
+            self.refuse(stmt, f"the name '{name}' is not allowed")
+        elif name in self.roots and self.roots[name] is not module:
+            self.refuse(stmt, f"'{name}' already names module {self.roots[name].__name__}; pick another alias")
+        else:
+            self.roots[name] = module
+
+    # ------------------------------------------------------------------ every node
+    def check_node(self, node: ast.AST) -> None:
+        refused = _REFUSED_NODES.get(type(node))
+        if refused:
+            self.refuse(node, refused)
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and self.parents.get(node) is not self.tree:
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else ["." * node.level + (node.module or "")]
+            bad = [m for m in modules if m not in ALLOWED_MODULES]
+            if bad:
+                self.refuse(node, f"import of '{bad[0]}' is not allowed; reward code may only import torch and math")
+            else:
+                self.refuse(node, "imports are only allowed at the top level of the code")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            if getattr(node, "decorator_list", None):
+                self.refuse(node, "decorators are not allowed")
+            if isinstance(node, ast.FunctionDef):
+                self.check_bound_name(node, node.name)
+        elif isinstance(node, ast.arg):
+            self.check_bound_name(node, node.arg)
+        elif isinstance(node, ast.Name):
+            self.check_name(node)
+        elif isinstance(node, ast.Attribute):
+            self.check_attribute(node)
+
+    def check_bound_name(self, node: ast.AST, name: str) -> None:
+        """A defined, assigned or read name: refused when forbidden or when it rebinds a module."""
+        if name in FORBIDDEN_NAMES or name.startswith("__"):
+            self.refuse(node, f"the name '{name}' is not allowed")
+        elif name in self.roots:
+            self.refuse(node, f"'{name}' names a module and cannot be rebound")
+
+    def check_name(self, node: ast.Name) -> None:
+        if not (node.id in self.roots and isinstance(node.ctx, ast.Load)):
+            self.check_bound_name(node, node.id)  # forbidden names, and module names being rebound
+            return
+        parent = self.parents.get(node)
+        if not (isinstance(parent, ast.Attribute) and parent.value is node):
+            self.refuse(node, f"module '{node.id}' may only be used as {node.id}.<name>, "
+                              "not passed, returned or assigned")
+
+    def check_attribute(self, node: ast.Attribute) -> None:
+        problem = _attribute_name_problem(node.attr)
+        if problem:
+            self.refuse(node, problem)
+            return
+        if not isinstance(node.ctx, ast.Load):
+            self.refuse(node, f"assigning or deleting attributes ('.{node.attr} = ...') is not allowed")
+            return
+        parent = self.parents.get(node)
+        if isinstance(parent, ast.Attribute) and parent.value is node:
+            return  # the outermost attribute of the chain resolves the whole chain
+        chain: list[str] = []
+        base: ast.expr = node
+        while isinstance(base, ast.Attribute):
+            chain.append(base.attr)
+            base = base.value
+        if not (isinstance(base, ast.Name) and base.id in self.roots):
+            return
+        obj: Any = self.roots[base.id]
+        path = base.id
+        for attr in reversed(chain):
+            if _attribute_name_problem(attr):
+                return  # reported on the inner node
+            path = f"{path}.{attr}"
+            obj, problem = _resolve_step(obj, attr, path)
+            if problem:
+                self.refuse(node, problem)
+                return
+        if isinstance(obj, types.ModuleType):
+            self.refuse(node, f"module '{path}' may only be used as {path}.<name>, not as a value "
+                              f"(write 'import {obj.__name__} as NAME' at the top instead)")
+
+
+def _attribute_name_problem(attr: str) -> str | None:
+    """Why the attribute name ``attr`` is refused on any object, or ``None``."""
+    if attr.startswith("_"):
+        return f"access to the private/dunder attribute '{attr}' is not allowed"
+    if attr in DENIED_ATTRIBUTES or attr.startswith(DENIED_ATTRIBUTE_PREFIXES):
+        return f"the attribute '{attr}' is not allowed in reward code"
+    if attr.endswith("_"):
+        return (f"in-place tensor method '{attr}' is not allowed (reward code must not modify its inputs); "
+                f"use the out-of-place '{attr[:-1]}'")
+    return None
+
+
+def _resolve_step(obj: Any, attr: str, path: str) -> tuple[Any, str | None]:
+    """``getattr(obj, attr)`` for a chain rooted at an allowed module, with the object-kind policy."""
+    try:
+        value = getattr(obj, attr)
+    except AttributeError:
+        return None, f"'{path}' does not exist (no attribute '{attr}' in {getattr(obj, '__name__', obj)!s})"
+    if isinstance(value, types.ModuleType) and value.__name__ not in ALLOWED_MODULES:
+        return None, (f"module '{path}' is not available in reward code (allowed modules: "
+                      f"{', '.join(ALLOWED_MODULES)})")
+    if isinstance(value, type) and value not in SAFE_TORCH_CLASSES:
+        return None, (f"class '{path}' is not available in reward code (allowed classes: "
+                      f"{', '.join('torch.' + c.__name__ for c in SAFE_TORCH_CLASSES)})")
+    return value, None
+
+
+def _parse(code: str, max_chars: int) -> ast.Module:
+    if not isinstance(code, str):
+        raise RewardCodeError(f"reward code must be a string, got {type(code).__name__}")
+    if len(code) > max_chars:
+        raise RewardCodeError(f"the code is {len(code)} characters long; the limit is {max_chars}")
+    try:
+        return ast.parse(code, filename=REWARD_FILENAME, mode="exec")
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
+        text = f"\n    {exc.text.rstrip()}" if exc.text else ""
+        raise RewardCodeError(f"syntax error at {where}: {exc.msg}{text}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise RewardCodeError(f"the code cannot be parsed: {type(exc).__name__}: {exc}") from None
+
+
+def check_code(code: str, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+    """Apply the AST policy to ``code``; raise :class:`RewardCodeError` listing every violation.
+
+    Each violation names its line (``line 3: ...``) and the refused name, attribute or statement.
+    """
+    tree = _parse(code, max_chars)
+    problems = _PolicyChecker(tree).run()
+    if problems:
+        lines = [f"line {ln}: {msg}" if ln else msg for ln, msg in problems]
+        raise RewardCodeError("the reward code was refused by the sandbox policy:\n" + "\n".join(lines))
+

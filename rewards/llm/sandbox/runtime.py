@@ -1,0 +1,219 @@
+"""What runs in-process: the restricted builtins, loading checked code, output checks and :class:`RewardFunction`.
+
+Reward code that passed :func:`~.policy.check_code` is compiled under :data:`~.policy.REWARD_FILENAME`
+and executed with :data:`SAFE_BUILTINS` as ``__builtins__``; :class:`RewardFunction` calls its
+``compute_reward`` and checks every output (:func:`check_reward_outputs`: shapes, dtypes, device,
+finiteness). There is no time or memory limit in-process: that is the validation child's job
+(:mod:`.child`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import math
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+
+from .policy import ALLOWED_MODULES, DEFAULT_MAX_CHARS, ENTRY_POINT, REWARD_FILENAME, RewardCodeError, check_code
+
+
+def _guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+    """``__import__`` for reward code: only :data:`ALLOWED_MODULES` (``import torch`` stays a no-op)."""
+    if level != 0 or name not in ALLOWED_MODULES:
+        raise ImportError(f"import of '{name}' is not allowed in reward code")
+    return importlib.import_module(name if fromlist else name.split(".")[0])
+
+
+def _quiet_print(*args: Any, **kwargs: Any) -> None:
+    """``print`` in reward code does nothing (it would flood the training logs)."""
+
+
+_SAFE_BUILTIN_NAMES = (
+    "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float", "frozenset", "int",
+    "isinstance", "iter", "len", "list", "map", "max", "min", "next", "pow", "range", "reversed", "round",
+    "set", "slice", "sorted", "str", "sum", "tuple", "zip",
+    "ArithmeticError", "AssertionError", "Exception", "IndexError", "KeyError", "NotImplementedError",
+    "RuntimeError", "TypeError", "ValueError", "ZeroDivisionError",
+)
+#: The whole builtin namespace of reward code (copied per compiled function).
+SAFE_BUILTINS: dict[str, Any] = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
+SAFE_BUILTINS.update({"True": True, "False": False, "None": None, "print": _quiet_print,
+                      "__import__": _guarded_import})
+
+
+def _load_entry(code: str, max_chars: int = DEFAULT_MAX_CHARS) -> Callable[..., Any]:
+    """Check ``code``, execute its top level with restricted builtins, return ``compute_reward``."""
+    check_code(code, max_chars)
+    code_obj = compile(code, REWARD_FILENAME, "exec", dont_inherit=True)
+    namespace: dict[str, Any] = {"__builtins__": dict(SAFE_BUILTINS), "torch": torch, "math": math,
+                                 "__name__": "reward_code"}
+    try:
+        exec(code_obj, namespace)  # noqa: S102 - policy-checked code, restricted builtins
+    except Exception as exc:
+        raise RewardCodeError("the top level of the reward code raised an exception:\n"
+                              + format_user_exception(exc, code)) from exc
+    fn = namespace.get(ENTRY_POINT)
+    if not callable(fn):
+        raise RewardCodeError(f"'{ENTRY_POINT}' is not a function after running the code")
+    return fn
+
+
+def format_user_exception(exc: BaseException, code: str, max_frames: int = 12, *, message: str | None = None) -> str:
+    """Traceback of ``exc`` restricted to frames of the reward code; line numbers refer to ``code``.
+
+    The last line is the exception (``ZeroDivisionError: division by zero``) unless ``message`` replaces it.
+    """
+    lines = code.splitlines()
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == REWARD_FILENAME]
+    out = ["Traceback (most recent call last; line numbers refer to the reward code):"]
+    shown: list[Any] = frames
+    omitted = 0
+    if len(frames) > max_frames:
+        omitted = len(frames) - max_frames
+        shown = frames[: max_frames // 2] + frames[-(max_frames - max_frames // 2):]
+    for i, f in enumerate(shown):
+        if omitted and i == max_frames // 2:
+            out.append(f"  ... {omitted} more frames ...")
+        out.append(f"  line {f.lineno}, in {f.name}")
+        if f.lineno and 1 <= f.lineno <= len(lines):
+            out.append("    " + lines[f.lineno - 1].strip())
+    if message is None:
+        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    out.append(message[:2000])
+    return "\n".join(out)
+
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {list(value.shape)} and dtype {value.dtype}"
+    return f"a value of type {type(value).__name__}"
+
+
+def tensor_stats(t: torch.Tensor) -> dict[str, float]:
+    """``{"mean", "min", "max"}`` of ``t`` as floats (what validation reports and ``CodeReward`` logs per component)."""
+    t = t.detach().float()
+    return {"mean": float(t.mean()), "min": float(t.min()), "max": float(t.max())}
+
+
+def check_reward_outputs(result: Any, num_envs: int, device: torch.device, *,
+                         check_finite: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Validate what ``compute_reward`` returned; return ``(reward float32[N], components)``.
+
+    Shape, dtype and device checks read metadata only; ``check_finite`` adds one host sync for all
+    tensors together. Raises :class:`RewardCodeError` naming the offending value.
+    """
+    n = num_envs
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise RewardCodeError(f"{ENTRY_POINT} must return a tuple (reward, components) with reward a float "
+                              f"tensor of shape [{n}] and components a dict of str -> tensor [{n}]; "
+                              f"it returned {_describe(result)}"
+                              + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""))
+    reward, components = result
+    if not isinstance(reward, torch.Tensor):
+        raise RewardCodeError(f"reward (first return value) must be a torch.Tensor of shape [{n}]; got {_describe(reward)}")
+    if not reward.dtype.is_floating_point:
+        raise RewardCodeError(f"reward has dtype {reward.dtype}; it must be a floating tensor (e.g. use .float())")
+    if tuple(reward.shape) != (n,):
+        hint = " (a scalar)" if reward.dim() == 0 else ""
+        raise RewardCodeError(f"reward has shape {list(reward.shape)}{hint}; expected [{n}], one value per env")
+    if reward.device != device:
+        raise RewardCodeError(f"reward is on device {reward.device}; expected {device} (the device of the inputs)")
+    if not isinstance(components, dict):
+        raise RewardCodeError(f"components (second return value) must be a dict of str -> tensor [{n}]; "
+                              f"got {_describe(components)}")
+    for key, value in components.items():
+        if not isinstance(key, str):
+            raise RewardCodeError(f"component key {key!r} is not a string")
+        if not isinstance(value, torch.Tensor):
+            raise RewardCodeError(f"component '{key}' must be a torch.Tensor of shape [{n}]; got {_describe(value)}")
+        if value.is_complex():
+            raise RewardCodeError(f"component '{key}' has complex dtype {value.dtype}")
+        if tuple(value.shape) != (n,):
+            raise RewardCodeError(f"component '{key}' has shape {list(value.shape)}; expected [{n}]")
+        if value.device != device:
+            raise RewardCodeError(f"component '{key}' is on device {value.device}; expected {device}")
+    if check_finite:
+        tensors = [("reward", reward)] + [(f"component '{k}'", v) for k, v in components.items()]
+        flags = torch.stack([torch.isfinite(t).all() for _, t in tensors]).tolist()  # the one host sync
+        for (label, t), ok in zip(tensors, flags):
+            if not ok:
+                nan = int(torch.isnan(t).sum())
+                inf = int(torch.isinf(t).sum())
+                raise RewardCodeError(f"{label} has non-finite values: {nan} NaN and {inf} inf out of {n}")
+    return reward.float(), components
+
+
+class RewardFunction:
+    """Compiled reward code, called in-process: ``(state, action, next_state) -> (reward, components)``.
+
+    ``state``/``next_state``: dict[str, Tensor[N, ...]]; ``action``: Tensor[N, ...]. Returns
+    ``reward`` float32[N] on ``action.device`` and ``components`` dict[str, Tensor[N]]. Runs under
+    ``torch.no_grad()``; the dicts passed in are shallow copies. Exceptions of the reward code and
+    bad outputs become :class:`RewardCodeError` (with the user's line numbers). There is no time or
+    memory limit in-process: that is what :func:`~.child.validate_in_subprocess` is for.
+    """
+
+    def __init__(self, code: str, *, check_outputs: bool = True, validation: ValidationReport | None = None,
+                 max_chars: int = DEFAULT_MAX_CHARS):
+        self.code = code
+        self.check_outputs = check_outputs
+        self.validation = validation
+        self._fn = _load_entry(code, max_chars)
+        self._component_names: tuple[str, ...] = tuple(validation.component_names) if validation else ()
+
+    @property
+    def component_names(self) -> tuple[str, ...]:
+        """Names of the components (from validation, else from the first call; empty before)."""
+        return self._component_names
+
+    def __call__(self, state: Mapping[str, torch.Tensor], action: torch.Tensor,
+                 next_state: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        try:
+            with torch.no_grad():
+                result = self._fn(dict(state), action, dict(next_state))
+        except RewardCodeError:
+            raise
+        except Exception as exc:
+            raise RewardCodeError(f"{ENTRY_POINT} raised an exception:\n" + format_user_exception(exc, self.code)) from exc
+        reward, components = check_reward_outputs(result, action.shape[0], action.device,
+                                                  check_finite=self.check_outputs)
+        if not self._component_names:
+            self._component_names = tuple(components)
+        return reward, components
+
+    def __repr__(self) -> str:
+        return f"RewardFunction(components={list(self._component_names)}, lines={len(self.code.splitlines())})"
+
+
+@dataclass
+class ValidationReport:
+    """Outcome of :func:`~.child.validate_in_subprocess` (kept by the :class:`RewardFunction` it validated).
+
+    ``error`` is the text for the language model (policy refusal, the user's traceback, a limit that
+    was hit, or a bad output); the statistics are set only when ``ok``.
+    """
+
+    ok: bool
+    error: str = ""
+    reward_mean: float | None = None
+    reward_min: float | None = None
+    reward_max: float | None = None
+    component_names: list[str] = field(default_factory=list)
+    #: per component: {"mean", "min", "max"} over the sampled batch
+    component_stats: dict[str, dict[str, float]] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    def summary(self) -> str:
+        """One human-readable paragraph (what goes back into the model's prompt)."""
+        if not self.ok:
+            return f"reward code failed validation:\n{self.error}"
+        parts = [f"reward mean {self.reward_mean:.4g}, min {self.reward_min:.4g}, max {self.reward_max:.4g}"]
+        for name, st in self.component_stats.items():
+            parts.append(f"{name}: mean {st['mean']:.4g}, min {st['min']:.4g}, max {st['max']:.4g}")
+        return "; ".join(parts)
+

@@ -1,0 +1,121 @@
+"""Training runs of the search: one config in a worker process, its curves read back from the run directory.
+
+:func:`run_training_job` writes the full training config to ``job.yaml`` and starts
+``python -m rewards.llm.search.worker`` (:mod:`rewards.llm.search.worker`, which calls the training
+app's public ``rlcore.train.train``) through the sandbox's :func:`~rewards.llm.sandbox.process.run_child`:
+a temporary working directory, an environment without API keys, and a wall-clock limit after which
+the worker's process group is killed. :func:`training_stats` reads ``progress.csv`` and
+``summary.json`` of the finished run.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import OmegaConf
+
+from rewards.llm.sandbox.process import child_environment, run_child
+from rewards.llm.search.records import TrainingStats, read_json
+
+#: the folder holding the ``rewards`` package: the worker imports the same code as the search
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class TrainingJob:
+    """Outcome of one training run in a worker.
+
+    Attributes:
+        ok: the run finished.
+        error: why it did not (the worker's traceback, a timeout, a signal), else ``None``.
+        run_dir: the training run's folder.
+        wall_s: wall-clock seconds of the worker (s).
+        stats: its curves (set by the caller once the run finished).
+        fitness: its fitness (set by the caller once the run finished).
+    """
+
+    ok: bool
+    error: Optional[str]
+    run_dir: str
+    wall_s: float
+    stats: Optional[TrainingStats] = None
+    fitness: Optional[float] = None
+
+
+def read_progress(progress_csv: Path) -> list[dict[str, str]]:
+    """Rows of a training run's ``progress.csv`` (empty if there is none)."""
+    if not progress_csv.exists():
+        return []
+    with open(progress_csv, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def training_stats(run_dir: Path, metric: str) -> TrainingStats:
+    """Curves of a finished training run: eval metric, success, episode length, reward components.
+
+    ``metric`` is ``"success"`` (eval success rate) or ``"return"`` (eval return of the env's reward).
+    The final evaluation of ``summary.json`` is the last point of the eval curves.
+    """
+    rows = read_progress(run_dir / "progress.csv")
+    column = "eval/success_rate" if metric == "success" else "eval/return_mean"
+
+    def series(col: str) -> list[tuple[int, float]]:
+        return [(int(float(r["time/timesteps"])), float(r[col])) for r in rows if r.get(col, "") not in ("", None)]
+
+    success, values = series("eval/success_rate"), series(column)
+    lengths = series("rollout/ep_length_mean")
+    summary_path = run_dir / "summary.json"
+    if summary_path.exists():
+        s = read_json(summary_path)
+        step = int(s["total_timesteps"])
+        if not success or success[-1][0] != step:
+            success.append((step, float(s["eval_success_rate"])))
+            values.append((step, float(s["eval_success_rate"] if metric == "success" else s["eval_return_mean"])))
+    components: dict[str, list] = {}
+    prefix = "reward/component/"
+    names = sorted({c[len(prefix):].rsplit("/", 1)[0] for c in (rows[0].keys() if rows else []) if c.startswith(prefix)})
+    for name in names:
+        pts = []
+        for r in rows:
+            cols = [r.get(f"{prefix}{name}/{s}", "") for s in ("mean", "min", "max")]
+            if all(c not in ("", None) for c in cols):
+                pts.append((int(float(r["time/timesteps"])), *(float(c) for c in cols)))
+        components[name] = pts
+    return TrainingStats(success=success, metric=values, episode_length=lengths, components=components)
+
+
+def run_training_job(train_cfg: dict[str, Any], job_dir: Path, timeout_s: float) -> TrainingJob:
+    """Train one config in a worker process under ``job_dir`` (``job.yaml``, ``worker.log``, ``train/``).
+
+    The worker runs in a fresh temporary working directory with API keys removed from its
+    environment and its process group is killed after ``timeout_s`` seconds of wall-clock time.
+    """
+    job_dir = Path(job_dir).resolve()  # the worker runs in a temporary directory: absolute paths only
+    job_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = job_dir / "train"
+    job_path = job_dir / "job.yaml"
+    (job_dir / "error.txt").unlink(missing_ok=True)
+    OmegaConf.save(OmegaConf.create({**train_cfg, "worker_run_dir": str(run_dir)}), job_path)
+    env = child_environment()
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    with tempfile.TemporaryDirectory(prefix="rlreward-candidate-") as cwd:
+        child = run_child([sys.executable, "-m", "rewards.llm.search.worker", str(job_path)], cwd=cwd, env=env,
+                          timeout_s=timeout_s, merge_stderr=True)
+    if child.timed_out:
+        return TrainingJob(ok=False, error=f"training timed out after {timeout_s:g} s of wall-clock time (killed)",
+                           run_dir=str(run_dir), wall_s=child.wall_s)
+    (job_dir / "worker.log").write_text(child.stdout)
+    if child.returncode != 0:
+        err_file = job_dir / "error.txt"
+        error = err_file.read_text() if err_file.exists() else child.stdout[-4000:]
+        if child.returncode < 0:
+            error = f"training process killed by signal {-child.returncode}\n{error}"
+        return TrainingJob(ok=False, error=error.strip() or f"training exited with status {child.returncode}",
+                           run_dir=str(run_dir), wall_s=child.wall_s)
+    return TrainingJob(ok=True, error=None, run_dir=str(run_dir), wall_s=child.wall_s)
