@@ -263,15 +263,16 @@ class BatchedMiniGrid(BatchedEnv):
             "grid": StateField(torch.uint8, (H, W, 3), "object, colour, state per cell, indexed [y, x] (Farama's "
                                "Grid.encode() transposed); empty floor is (1, 0, 0)", cell),
             "agent_pos": StateField(torch.int64, (2,), "(x, y) cell of the agent; x = column, y = row (down)"),
-            "agent_dir": StateField(torch.int64, (), "heading of the agent", {"direction": dict(enumerate(C.DIR_NAMES))}),
+            "agent_dir": StateField(torch.int64, (), "heading: 0 right (+x), 1 down (+y), 2 left, 3 up",
+                                    {"direction": dict(enumerate(C.DIR_NAMES))}),
             "carrying": StateField(torch.uint8, (3,), f"(object, colour, state) of the carried object; {empty}", cell),
             "step_count": StateField(torch.int64, (), f"steps taken in the episode (0 after a reset); truncated at "
                                      f"max_steps = {self.max_steps}"),
             "mission": StateField(torch.int64, (), "index into env.missions (the mission text of the episode)"),
             "goal_pos": StateField(torch.int64, (2,), "(x, y) of the goal cell; (-1, -1) where the task has none"),
             "door_pos": StateField(torch.int64, (2,), "(x, y) of the task's door of interest; (-1, -1) where none"),
-            "target": StateField(torch.uint8, (3,), f"(object, colour, state) of the object to pick up in pickup "
-                                 f"tasks; {empty} otherwise", cell),
+            "target": StateField(torch.uint8, (3,), "(object, colour, state) of the object to pick up in pickup "
+                                 "tasks; (1, 0, 0) in other tasks", cell),
         }
         if self.spec.num_obstacles:
             spec["obstacle_pos"] = StateField(torch.int64, (self.spec.num_obstacles, 2),
@@ -280,7 +281,8 @@ class BatchedMiniGrid(BatchedEnv):
             spec["contains"] = StateField(torch.uint8, (H, W, 3), f"(object, colour, state) a box at cell [y, x] "
                                           f"holds; {empty}", cell)
             spec["carrying_contains"] = StateField(torch.uint8, (3,), f"what the carried box holds; {empty}", cell)
-        spec["door_state"] = StateField(torch.int64, (), "state of the cell at door_pos; -1 where there is no door",
+        spec["door_state"] = StateField(torch.int64, (), "state of the door at door_pos: 0 open, 1 closed, 2 locked; "
+                                        "-1 where none",
                                         {"state": {-1: "none", **dict(enumerate(C.STATE_NAMES))}})
         return spec
 

@@ -353,7 +353,8 @@ class GymnasiumBatchedEnv(BatchedEnv):
         """The keys of :meth:`get_state`: MiniGrid ``agent_pos``/``agent_dir``, MuJoCo ``qpos``/``qvel``, else none."""
         if self._minigrid:
             return {"agent_pos": StateField(torch.int64, (2,), "(x, y) cell of the agent; x = column, y = row (down)"),
-                    "agent_dir": StateField(torch.int64, (), "heading of the agent", {"direction": _MINIGRID_DIRECTIONS})}
+                    "agent_dir": StateField(torch.int64, (), "heading: 0 right (+x), 1 down (+y), 2 left, 3 up",
+                                                     {"direction": _MINIGRID_DIRECTIONS})}
         if self._mujoco:
             return {"qpos": StateField(torch.float32, (self._nq,), "MuJoCo generalised positions data.qpos (m, rad; "
                                        "free joints: position then unit quaternion w, x, y, z)"),
