@@ -137,8 +137,10 @@ class GridEncoder(nn.Module):
 #: former name of :class:`GridEncoder`, kept for existing imports
 MiniGridEncoder = GridEncoder
 
-#: ``make_encoder`` kinds; ``"minigrid"`` is the configs' name of ``"grid"``
-ENCODER_KINDS = ("auto", "mlp", "grid", "minigrid")
+#: names of the :class:`GridEncoder` kind: ``"grid"`` and the name the configs use for it
+GRID_KINDS = ("grid", "minigrid")
+#: ``make_encoder`` kinds
+ENCODER_KINDS = ("auto", "mlp", *GRID_KINDS)
 
 
 def make_encoder(space: gym.Space, kind: str = "auto", owner: str = "encoder", out_dim: int = 64,
@@ -146,14 +148,14 @@ def make_encoder(space: gym.Space, kind: str = "auto", owner: str = "encoder", o
     """An encoder for ``space`` with an ``out_dim`` attribute.
 
     ``kind``: ``auto`` (``grid`` for symbolic-grid dicts, else ``mlp``), ``mlp`` (:class:`FlattenObs`) or
-    ``grid`` (:class:`GridEncoder`; ``minigrid`` is accepted as its config name). ``vocab`` goes to
+    ``grid`` (:class:`GridEncoder`; also under its config name, see :data:`GRID_KINDS`). ``vocab`` goes to
     :class:`GridEncoder` (default: the vocabulary attached to ``space``). ``owner`` names the caller in
     errors (e.g. ``"reward module 'rnd'"``).
     """
     if kind == "auto":
         kind = "grid" if is_grid_space(space) else "mlp"
     try:
-        if kind in ("grid", "minigrid"):
+        if kind in GRID_KINDS:
             return GridEncoder(space, vocab=vocab, out_dim=out_dim)
         if kind == "mlp":
             return FlattenObs(space)

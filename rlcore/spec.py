@@ -124,6 +124,9 @@ class TaskInfo:
             ``"other"``; for gymnasium ids, the package of the env's entry point.
         has_success: whether the task defines success at all (``info["success"]`` can be True).
         success_rule: when ``info["success"]`` is True, in words (or why it never is).
+        success_kind: a short machine-readable tag of the rule where the env has one, e.g. ``"goal"``
+            (reach ``goal_pos``), ``"unlock"`` (open the door at ``door_pos``), ``"pickup"`` (pick up
+            ``target``); ``""`` where not classified.
         grid: the symbolic-grid vocabulary of the observation image and of the state grid, for grid
             worlds; ``None`` otherwise.
         grid_size: ``(width, height)`` of the world in cells, for grid worlds.
@@ -135,6 +138,7 @@ class TaskInfo:
     family: str = "other"
     has_success: bool = False
     success_rule: str = "not defined: info['success'] is always False"
+    success_kind: str = ""
     grid: SymbolicGrid | None = None
     grid_size: tuple[int, int] | None = None
     grid_key: str | None = None

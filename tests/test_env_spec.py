@@ -50,6 +50,7 @@ def test_batched_minigrid_spec_matches_state(env_id):
     assert spec["grid"].shape == (env.height, env.width, 3) and spec["grid"].codes == C.SYMBOLIC_GRID.codes()
     info = env.task_info()
     assert info.family == "minigrid" and info.has_success and info.success_rule
+    assert info.success_kind == env.spec.success_mode
     assert info.grid == C.SYMBOLIC_GRID and info.grid_key == "grid" and info.grid_size == (env.width, env.height)
     assert grid_of(env.single_observation_space) == C.SYMBOLIC_GRID
 

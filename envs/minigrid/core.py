@@ -300,6 +300,7 @@ class BatchedMiniGrid(BatchedEnv):
             notes += "; walking into an obstacle or a wall terminates with reward -1"
         return TaskInfo(family="minigrid", has_success=True,
                         success_rule=f"{self._SUCCESS_RULES[self.spec.success_mode]} (the episode terminates)",
+                        success_kind=self.spec.success_mode,
                         grid=C.SYMBOLIC_GRID, grid_size=(self.width, self.height), grid_key="grid", notes=notes)
 
     def _privileged(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -22,7 +22,7 @@ import gymnasium as gym
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from rlcore.nets import GridEncoder
+from rlcore.nets import GRID_KINDS, GridEncoder
 from rlcore.spec import describe_grid_obs, grid_of
 
 
@@ -81,9 +81,9 @@ def grid_policy_kwargs(features_dim: int = 64, hidden: int = 64, encoder: str = 
                        vocab: Sequence[int] | None = None) -> dict[str, Any]:
     """``policy_kwargs`` for SB3's ``MultiInputPolicy`` matching native PPO's symbolic-grid network.
 
-    ``encoder="grid"`` (or its config name ``"minigrid"``): the embedding CNN shared by actor and critic
-    (native ``encoder=minigrid``), with ``vocab`` as :class:`GridFeaturesExtractor`; ``encoder="mlp"``:
-    the flattened image into separate actor and critic MLPs (native ``encoder=mlp``).
+    ``encoder="grid"`` (or another name in :data:`rlcore.nets.GRID_KINDS`): the embedding CNN shared by
+    actor and critic (native PPO's grid encoder), with ``vocab`` as :class:`GridFeaturesExtractor`;
+    ``encoder="mlp"``: the flattened image into separate actor and critic MLPs (native ``encoder=mlp``).
     """
     if encoder == "mlp":
         return {
@@ -93,8 +93,8 @@ def grid_policy_kwargs(features_dim: int = 64, hidden: int = 64, encoder: str = 
             "activation_fn": torch.nn.Tanh,
             "share_features_extractor": True,
         }
-    if encoder not in ("grid", "minigrid"):
-        raise ValueError(f"grid_policy_kwargs: encoder must be 'grid' (or 'minigrid') or 'mlp', got {encoder!r}")
+    if encoder not in GRID_KINDS:
+        raise ValueError(f"grid_policy_kwargs: encoder must be one of {(*GRID_KINDS, 'mlp')}, got {encoder!r}")
     extractor_kwargs: dict[str, Any] = {"features_dim": features_dim}
     if vocab is not None:
         extractor_kwargs["vocab"] = tuple(int(v) for v in vocab)
