@@ -1,9 +1,10 @@
 """Exploration diagnostics for grid worlds: state-visitation heatmaps and the fraction of the grid discovered.
 
-Works with any batched env whose ``get_state()`` has ``agent_pos: int64[N, 2]`` (x, y) and
-``grid: uint8[N, H, W, 3]`` (``[n, y, x]``, object type in channel 0, 2 = wall), such as the batched
-MiniGrid. Counting runs on the device with tensor ops each step; numbers reach the host once per
-rollout.
+Works with any batched env whose ``get_state()`` has ``agent_pos: int64[N, 2]`` (x, y) and whose
+:meth:`~rlcore.env.BatchedEnv.task_info` names a symbolic grid: ``grid_key`` (a state key holding
+``uint8[N, H, W, 3]`` indexed ``[n, y, x]``, object type in channel 0) and ``grid.wall`` (the object
+code of a wall), such as the batched MiniGrid. Counting runs on the device with tensor ops each step;
+numbers reach the host once per rollout.
 """
 
 from __future__ import annotations
@@ -16,13 +17,22 @@ import torch
 
 from rlcore.callbacks import Callback
 
-WALL = 2  # MiniGrid's object index of a wall
+
+def _grid_layout(env) -> tuple[str, int] | None:
+    """``(state key of the grid, wall code)`` from ``env.task_info()``, or None when it names none."""
+    task = env.task_info() if hasattr(env, "task_info") else None
+    if task is None or task.grid is None or task.grid_key is None:
+        return None
+    return task.grid_key, task.grid.wall
 
 
 def supports_visitation(env) -> bool:
-    """True when ``env.get_state()`` exposes ``agent_pos`` and ``grid`` as the tracker needs."""
+    """True when ``env`` describes a symbolic grid in its state and ``get_state()`` has ``agent_pos``."""
+    layout = _grid_layout(env)
+    if layout is None:
+        return False
     state = env.get_state()
-    return "agent_pos" in state and "grid" in state and state["grid"].dim() == 4
+    return "agent_pos" in state and layout[0] in state and state[layout[0]].dim() == 4
 
 
 class VisitationTracker(Callback):
@@ -40,10 +50,14 @@ class VisitationTracker(Callback):
 
     def __init__(self, env) -> None:
         super().__init__()
+        layout = _grid_layout(env)
+        if layout is None:
+            raise ValueError(f"{env!r}: the visitation tracker needs task_info() with grid and grid_key")
         self.env = env
+        self.grid_key, self.wall = layout
         state = env.get_state()
-        n, h, w, _ = state["grid"].shape
-        device = state["grid"].device
+        n, h, w, _ = state[self.grid_key].shape
+        device = state[self.grid_key].device
         self.counts = torch.zeros(h, w, dtype=torch.float64, device=device)
         self.visited = torch.zeros(n, h, w, dtype=torch.bool, device=device)
         self.sums = torch.zeros(2, dtype=torch.float64, device=device)  # [episodes, sum of fractions]
@@ -51,9 +65,8 @@ class VisitationTracker(Callback):
         self.free = self._free_cells(state)  # non-wall cells of each env's current layout
         self._prev_steps: Optional[torch.Tensor] = None
 
-    @staticmethod
-    def _free_cells(state: dict[str, torch.Tensor]) -> torch.Tensor:
-        return (state["grid"][..., 0] != WALL).sum((1, 2)).clamp(min=1)
+    def _free_cells(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        return (state[self.grid_key][..., 0] != self.wall).sum((1, 2)).clamp(min=1)
 
     def on_step(self) -> bool:
         state = self.env.get_state()
@@ -76,7 +89,7 @@ class VisitationTracker(Callback):
         episodes, total = self.sums.tolist()
         self.sums.zero_()
         metrics["explore/episode_cells_visited"] = total / episodes if episodes > 0 else float("nan")
-        free = (self.env.get_state()["grid"][0, ..., 0] != WALL)
+        free = self.env.get_state()[self.grid_key][0, ..., 0] != self.wall
         metrics["explore/cells_ever_visited"] = float(((self.counts > 0) & free).sum() / free.sum().clamp(min=1))
         return True
 

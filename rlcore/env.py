@@ -39,6 +39,26 @@ when nobody reads it. An env whose ``get_state()`` is empty need not add the key
 itself may return views of the live state (in-place updates by the next ``step`` show through): copy
 what must outlive a step.
 
+Self-description. Two methods say what the env is, once at setup (never in the stepping loop):
+
+* :meth:`BatchedEnv.state_spec` -> ``dict[str, StateField]``: for each key of ``get_state()`` (and of
+  ``info["final_state"]``) its dtype, per-env shape (without ``N``) and a one-line meaning (units,
+  coordinate order, value codes, with code tables as data in ``StateField.codes``). The dicts match
+  it exactly: same keys, dtypes and shapes (:func:`rlcore.spec.check_state` checks one).
+* :meth:`BatchedEnv.task_info` -> :class:`~rlcore.spec.TaskInfo`: the task family, whether
+  ``info["success"]`` can be True and by which rule, and for symbolic grid worlds the
+  :class:`~rlcore.spec.SymbolicGrid` vocabulary (object/colour/state names, wall code, blocking
+  objects), the grid size and the state key of the grid. Such envs also attach the vocabulary to
+  ``single_observation_space`` (:func:`rlcore.spec.describe_grid_obs`) for code that only sees spaces.
+
+For example (batched MiniGrid)::
+
+    env.state_spec()["grid"]    # StateField(dtype=torch.uint8, shape=(8, 8, 3), meaning="object, colour,
+                                #   state per cell, indexed [y, x] ...", codes={"object": {0: "unseen", ...}})
+    env.task_info().grid.wall   # 2
+
+Both default to "nothing known": ``{}`` and ``TaskInfo()`` (family ``"other"``, no success).
+
 Implementations must not loop over environments in Python inside ``step`` and must not force a
 device-to-host synchronisation there (no ``.item()``, ``.cpu()``, ``bool(tensor)``), except the
 gymnasium adapter, which by its nature steps host-side environments.
@@ -52,6 +72,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
+from rlcore.spec import StateField, TaskInfo
 from rlcore.tensors import Obs
 
 StepResult = tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]
@@ -84,8 +105,21 @@ class BatchedEnv(abc.ABC):
         """Privileged state as tensors with leading dim ``N`` (empty when the env has none)."""
         return {}
 
+    def state_spec(self) -> dict[str, StateField]:
+        """Dtype, per-env shape and meaning of each key of :meth:`get_state` (empty when it has none).
+
+        ``get_state()`` and ``info["final_state"]`` have exactly these keys, dtypes and shapes
+        (``[N, *shape]``). Called at setup, not per step.
+        """
+        return {}
+
+    def task_info(self) -> TaskInfo:
+        """Task family, success rule and (grid worlds) symbolic-grid vocabulary; see :class:`TaskInfo`."""
+        return TaskInfo()
+
     def close(self) -> None:
-        """Release resources (worker processes, simulators)."""
+        """Release resources (worker processes, simulators); nothing to release by default."""
+        return None
 
     # ------------------------------------------------------------------ helpers shared by all envs
     def check_actions(self, actions: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,8 @@ import torch
 from rlcore.env import BatchedEnv
 
 GYMNASIUM_ADAPTER = "rlcore.adapters.gymnasium"
+#: ``env.batched_module`` when the config names none (the configs' default batched backend)
+DEFAULT_BATCHED_MODULE = "envs.minigrid"
 
 
 def _batched_backend(module_name: str):
@@ -21,14 +23,8 @@ def _batched_backend(module_name: str):
 
 
 def _registered_gym_ids() -> set[str]:
-    import gymnasium as gym
-
-    for plugin in ("minigrid",):  # packages that register ids on import
-        try:
-            importlib.import_module(plugin)
-        except ImportError:
-            pass
-    return set(gym.registry.keys())
+    """Every id the gymnasium adapter can build (it imports the packages that register ids)."""
+    return importlib.import_module(GYMNASIUM_ADAPTER).registered_ids()
 
 
 def resolve_backend(env_cfg: Mapping[str, Any]) -> str:
@@ -41,7 +37,7 @@ def resolve_backend(env_cfg: Mapping[str, Any]) -> str:
         raise ValueError(f"env.backend must be 'auto', 'batched' or 'gymnasium', got {backend!r}")
     supported: tuple[str, ...] = ()
     if backend in ("auto", "batched"):
-        supported = tuple(getattr(_batched_backend(env_cfg.get("batched_module", "envs.minigrid")), "SUPPORTED_IDS", ()))
+        supported = tuple(getattr(_batched_backend(env_cfg.get("batched_module", DEFAULT_BATCHED_MODULE)), "SUPPORTED_IDS", ()))
         if env_id in supported:
             return "batched"
         if backend == "batched":
@@ -61,7 +57,7 @@ def make_env(env_cfg: Mapping[str, Any], device: torch.device | str, seed: Optio
     backend = resolve_backend(env_cfg)
     env_id = str(env_cfg["id"])
     if backend == "batched":
-        module = _batched_backend(env_cfg.get("batched_module", "envs.minigrid"))
+        module = _batched_backend(env_cfg.get("batched_module", DEFAULT_BATCHED_MODULE))
         return module.make(env_id, num_envs=n, device=device, seed=seed)
     adapter = importlib.import_module(GYMNASIUM_ADAPTER)
     return adapter.make_gym_env(env_id, num_envs=n, device=device, seed=seed,

@@ -1,38 +1,46 @@
 """Observation encoders shared by policies and reward modules.
 
-* :class:`FlattenObs`: Box -> flattened float, Discrete -> one-hot, MiniGrid dict -> flattened image.
-* :class:`MiniGridEncoder`: MiniGrid's symbolic ``image: uint8[N, 7, 7, 3]`` (object, colour, state per
-  cell) -> channel embeddings -> three 2x2 convolutions -> linear, with the agent's ``direction``
-  appended as a one-hot.
+* :class:`FlattenObs`: Box -> flattened float, Discrete -> one-hot, symbolic-grid dict -> flattened image.
+* :class:`GridEncoder`: a symbolic grid image ``image: uint8[N, h, w, 3]`` (object, colour, state per
+  cell, e.g. MiniGrid's 7x7 view) -> channel embeddings -> three 2x2 convolutions -> linear, with the
+  agent's ``direction`` appended as a one-hot.
 * :func:`make_encoder`: picks one for an observation space, with a clear error for spaces it cannot embed.
+
+Vocabulary. :class:`GridEncoder` needs the number of codes of each channel. It reads them from the
+:class:`~rlcore.spec.SymbolicGrid` the env attached to its observation space
+(:func:`rlcore.spec.describe_grid_obs`, kept through deep copies, pickles and
+:mod:`rlcore.spaces` checkpoints), or takes ``vocab=`` from the caller (e.g.
+``env.task_info().grid.vocab_sizes``); nothing about a particular env is written here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import gymnasium as gym
 import torch
 from torch import nn
 
+from rlcore.spec import grid_of
 from rlcore.tensors import Obs
 
-# Sizes of Farama MiniGrid's symbolic vocabularies (object types, colours, door states).
-MINIGRID_NUM_OBJECTS = 11
-MINIGRID_NUM_COLORS = 6
-MINIGRID_NUM_STATES = 3
 
-def is_minigrid_space(space: gym.Space) -> bool:
-    """True for MiniGrid-style observations: a Dict with a uint8 ``image`` of shape (7, 7, 3)-like."""
+def is_grid_space(space: gym.Space) -> bool:
+    """True for symbolic-grid observations: a Dict whose ``image`` is a Box of shape ``(h, w, 3)``."""
     if not isinstance(space, gym.spaces.Dict) or "image" not in space.spaces:
         return False
     image = space.spaces["image"]
     return isinstance(image, gym.spaces.Box) and len(image.shape) == 3 and image.shape[-1] == 3
 
 
+#: former name of :func:`is_grid_space`, kept for existing imports
+is_minigrid_space = is_grid_space
+
+
 def flat_obs_dim(space: gym.Space) -> int:
     """Length of the flattened float vector the ``"mlp"`` encoder builds from ``space``."""
-    if is_minigrid_space(space):
+    if is_grid_space(space):
         return int(math.prod(space.spaces["image"].shape))
     if isinstance(space, gym.spaces.Box):
         return int(math.prod(space.shape))
@@ -40,38 +48,64 @@ def flat_obs_dim(space: gym.Space) -> int:
         return int(space.n)
     raise ValueError(
         f"policy encoder 'mlp' cannot handle observation space {space}; "
-        "it supports Box, Discrete and MiniGrid dict observations"
+        "it supports Box, Discrete and symbolic-grid dict observations (an 'image' of shape (h, w, 3))"
     )
 
 
 class FlattenObs(nn.Module):
-    """Obs -> float32[N, D]: flattens a Box, one-hot encodes a Discrete, flattens a MiniGrid image."""
+    """Obs -> float32[N, D]: flattens a Box, one-hot encodes a Discrete, flattens a symbolic-grid image."""
 
     def __init__(self, space: gym.Space) -> None:
         super().__init__()
-        self.minigrid = is_minigrid_space(space)
+        self.is_grid = is_grid_space(space)
         self.discrete_n = int(space.n) if isinstance(space, gym.spaces.Discrete) else 0
         self.out_dim = flat_obs_dim(space)
 
     def forward(self, obs: Obs) -> torch.Tensor:
-        x = obs["image"] if self.minigrid else obs
+        x = obs["image"] if self.is_grid else obs
         if self.discrete_n:
             return nn.functional.one_hot(x.long(), self.discrete_n).float()
         return x.reshape(x.shape[0], -1).float()
 
 
-class MiniGridEncoder(nn.Module):
-    """MiniGrid symbolic obs -> float32[N, out_dim] via channel embeddings, a 2x2 CNN and direction."""
+class GridEncoder(nn.Module):
+    """Symbolic-grid obs -> float32[N, out_dim] via channel embeddings, a 2x2 CNN and direction.
 
-    def __init__(self, space: gym.Space, embed_dim: int = 8, out_dim: int = 64) -> None:
+    Args:
+        space: Dict observation space with ``image: uint8[h, w, 3]`` (object, colour, state codes per
+            cell) and optionally ``direction`` (a ``Discrete``, appended one-hot).
+        vocab: ``(num_objects, num_colors, num_states)``; default: the
+            :class:`~rlcore.spec.SymbolicGrid` attached to ``space``. Codes at or above a size share
+            one extra "unknown" embedding row.
+        embed_dim: width of each cell's embedding (the CNN's input channels).
+        out_dim: feature size.
+
+    Raises ``ValueError`` when ``space`` is not a symbolic grid or its vocabulary is unknown.
+    """
+
+    def __init__(self, space: gym.Space, embed_dim: int = 8, out_dim: int = 64, *,
+                 vocab: Sequence[int] | None = None) -> None:
         super().__init__()
-        if not is_minigrid_space(space):
-            raise ValueError(f"policy encoder 'minigrid' needs a MiniGrid dict observation with 'image', got {space}")
+        if not is_grid_space(space):
+            raise ValueError(f"the grid encoder needs a Dict observation with 'image' of shape (h, w, 3), got {space}")
+        if vocab is None:
+            grid = grid_of(space)
+            if grid is None:
+                raise ValueError("the grid encoder needs the vocabulary sizes of the image channels: pass vocab="
+                                 "(num_objects, num_colors, num_states) or attach the env's SymbolicGrid to the "
+                                 "observation space (rlcore.spec.describe_grid_obs)")
+            vocab = grid.vocab_sizes
+        if len(vocab) != 3 or min(vocab) < 1:
+            raise ValueError(f"vocab must be three positive sizes (objects, colours, states), got {tuple(vocab)}")
+        self.vocab = tuple(int(v) for v in vocab)
+        num_objects, num_colors, num_states = self.vocab
         h, w, _ = space.spaces["image"].shape
-        self.object_embed = nn.Embedding(MINIGRID_NUM_OBJECTS + 1, embed_dim)
-        self.color_embed = nn.Embedding(MINIGRID_NUM_COLORS + 1, embed_dim)
-        self.state_embed = nn.Embedding(MINIGRID_NUM_STATES + 1, embed_dim)
+        self.object_embed = nn.Embedding(num_objects + 1, embed_dim)
+        self.color_embed = nn.Embedding(num_colors + 1, embed_dim)
+        self.state_embed = nn.Embedding(num_states + 1, embed_dim)
         self.use_direction = "direction" in space.spaces
+        direction = space.spaces.get("direction")
+        self.num_directions = int(direction.n) if isinstance(direction, gym.spaces.Discrete) else 4
         self.cnn = nn.Sequential(
             nn.Conv2d(embed_dim, 16, 2), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 2), nn.ReLU(),
@@ -80,36 +114,51 @@ class MiniGridEncoder(nn.Module):
         )
         with torch.no_grad():
             cnn_out = self.cnn(torch.zeros(1, embed_dim, h, w)).shape[1]
-        self.proj = nn.Sequential(nn.Linear(cnn_out + (4 if self.use_direction else 0), out_dim), nn.ReLU())
+        extra = self.num_directions if self.use_direction else 0
+        self.proj = nn.Sequential(nn.Linear(cnn_out + extra, out_dim), nn.ReLU())
         self.out_dim = out_dim
 
     def forward(self, obs: Obs) -> torch.Tensor:
         image = obs["image"].long()
+        num_objects, num_colors, num_states = self.vocab
         # Clamp keeps out-of-vocabulary codes from indexing past the tables (last row = unknown).
         x = (
-            self.object_embed(image[..., 0].clamp(0, MINIGRID_NUM_OBJECTS))
-            + self.color_embed(image[..., 1].clamp(0, MINIGRID_NUM_COLORS))
-            + self.state_embed(image[..., 2].clamp(0, MINIGRID_NUM_STATES))
+            self.object_embed(image[..., 0].clamp(0, num_objects))
+            + self.color_embed(image[..., 1].clamp(0, num_colors))
+            + self.state_embed(image[..., 2].clamp(0, num_states))
         )  # [N, H, W, E]
         features = self.cnn(x.permute(0, 3, 1, 2))
         if self.use_direction:
-            direction = nn.functional.one_hot(obs["direction"].long().reshape(-1) % 4, 4).float()
-            features = torch.cat([features, direction], dim=1)
+            direction = obs["direction"].long().reshape(-1) % self.num_directions
+            features = torch.cat([features, nn.functional.one_hot(direction, self.num_directions).float()], dim=1)
         return self.proj(features)
 
 
+#: former name of :class:`GridEncoder`, kept for existing imports
+MiniGridEncoder = GridEncoder
+
+#: names of the :class:`GridEncoder` kind: ``"grid"`` and the name the configs use for it
+GRID_KINDS = ("grid", "minigrid")
+#: ``make_encoder`` kinds
+ENCODER_KINDS = ("auto", "mlp", *GRID_KINDS)
 
 
-def make_encoder(space: gym.Space, kind: str = "auto", owner: str = "encoder", out_dim: int = 64) -> nn.Module:
-    """An encoder for ``space`` with an ``out_dim`` attribute: ``kind`` is ``auto``, ``mlp`` (flatten) or
-    ``minigrid``. ``owner`` names the caller in errors (e.g. ``"reward module 'rnd'"``)."""
+def make_encoder(space: gym.Space, kind: str = "auto", owner: str = "encoder", out_dim: int = 64,
+                 vocab: Sequence[int] | None = None) -> nn.Module:
+    """An encoder for ``space`` with an ``out_dim`` attribute.
+
+    ``kind``: ``auto`` (``grid`` for symbolic-grid dicts, else ``mlp``), ``mlp`` (:class:`FlattenObs`) or
+    ``grid`` (:class:`GridEncoder`; also under its config name, see :data:`GRID_KINDS`). ``vocab`` goes to
+    :class:`GridEncoder` (default: the vocabulary attached to ``space``). ``owner`` names the caller in
+    errors (e.g. ``"reward module 'rnd'"``).
+    """
     if kind == "auto":
-        kind = "minigrid" if is_minigrid_space(space) else "mlp"
+        kind = "grid" if is_grid_space(space) else "mlp"
     try:
-        if kind == "minigrid":
-            return MiniGridEncoder(space, out_dim=out_dim)
+        if kind in GRID_KINDS:
+            return GridEncoder(space, vocab=vocab, out_dim=out_dim)
         if kind == "mlp":
             return FlattenObs(space)
     except ValueError as exc:
         raise ValueError(f"{owner} cannot embed observation space {space}: {exc}") from exc
-    raise ValueError(f"{owner}: encoder kind must be 'auto', 'mlp' or 'minigrid', got {kind!r}")
+    raise ValueError(f"{owner}: encoder kind must be one of {', '.join(map(repr, ENCODER_KINDS))}, got {kind!r}")

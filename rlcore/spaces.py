@@ -1,4 +1,8 @@
-"""gymnasium spaces <-> plain dicts, so checkpoints hold no pickled objects (safe to load)."""
+"""gymnasium spaces <-> plain dicts, so checkpoints hold no pickled objects (safe to load).
+
+A Dict space's :class:`~rlcore.spec.SymbolicGrid` description (see :func:`rlcore.spec.describe_grid_obs`)
+is kept under ``"symbolic_grid"``, so encoders rebuilt from a checkpoint know the grid vocabulary.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from rlcore.spec import SymbolicGrid, describe_grid_obs, grid_of
 
 
 def space_to_dict(space: gym.Space) -> dict[str, Any]:
@@ -25,7 +31,11 @@ def space_to_dict(space: gym.Space) -> dict[str, Any]:
     if isinstance(space, gym.spaces.MultiBinary):
         return {"type": "MultiBinary", "n": list(np.atleast_1d(space.n))}
     if isinstance(space, gym.spaces.Dict):
-        return {"type": "Dict", "spaces": {k: space_to_dict(s) for k, s in space.spaces.items()}}
+        out: dict[str, Any] = {"type": "Dict", "spaces": {k: space_to_dict(s) for k, s in space.spaces.items()}}
+        grid = grid_of(space)
+        if grid is not None:
+            out["symbolic_grid"] = grid.to_dict()
+        return out
     if isinstance(space, gym.spaces.Text):
         return {"type": "Text", "max_length": int(space.max_length)}
     raise TypeError(f"cannot describe space {space}")
@@ -48,7 +58,10 @@ def space_from_dict(d: dict[str, Any]) -> gym.Space:
             n = d["n"]
             return gym.spaces.MultiBinary(n[0] if len(n) == 1 else n)
         if kind == "Dict":
-            return gym.spaces.Dict({k: space_from_dict(v) for k, v in d["spaces"].items()})
+            space = gym.spaces.Dict({k: space_from_dict(v) for k, v in d["spaces"].items()})
+            if d.get("symbolic_grid") is not None:
+                describe_grid_obs(space, SymbolicGrid.from_dict(d["symbolic_grid"]))
+            return space
         if kind == "Text":
             return gym.spaces.Text(int(d["max_length"]))
     except (KeyError, TypeError, ValueError) as exc:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from rlcore.spec import SymbolicGrid
+
 # object types (Farama OBJECT_TO_IDX)
 UNSEEN, EMPTY, WALL, FLOOR, DOOR, KEY, BALL, BOX, GOAL, LAVA, AGENT = range(11)
 OBJECT_NAMES = ("unseen", "empty", "wall", "floor", "door", "key", "ball", "box", "goal", "lava", "agent")
@@ -22,13 +24,22 @@ SORTED_COLOR_IDX = tuple(COLOR_NAMES.index(c) for c in SORTED_COLOR_NAMES)
 
 # door states (Farama STATE_TO_IDX)
 OPEN, CLOSED, LOCKED = 0, 1, 2
+STATE_NAMES = ("open", "closed", "locked")
 
 # actions (Farama minigrid.core.actions.Actions)
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
-NUM_ACTIONS = 7
 
 #: direction index -> (dx, dy); 0 = right (+x), 1 = down (+y), 2 = left, 3 = up
 DIR_TO_VEC = ((1, 0), (0, 1), (-1, 0), (0, -1))
+DIR_NAMES = ("right (+x)", "down (+y)", "left (-x)", "up (-y)")
+
+#: object types the agent cannot step onto (a door only while not open); lava is walkable and ends
+#: the episode, goal and floor are walkable
+BLOCKING = (WALL, DOOR, KEY, BALL, BOX)
+
+#: the vocabulary above as the library's generic symbolic-grid description (see ``rlcore.spec``)
+SYMBOLIC_GRID = SymbolicGrid(objects=OBJECT_NAMES, colors=COLOR_NAMES, states=STATE_NAMES, wall=WALL,
+                             blocking=BLOCKING, open_state=OPEN)
 
 EMPTY_CELL = (EMPTY, 0, 0)
 WALL_CELL = (WALL, GREY, 0)

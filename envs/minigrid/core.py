@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from rlcore.env import BatchedEnv
+from rlcore.spec import StateField, TaskInfo, describe_grid_obs
 
 from . import constants as C
 from .tasks import TaskSpec
@@ -102,9 +103,6 @@ def _view_offsets() -> torch.Tensor:
     return off
 
 
-_STATE_KEYS = ("grid", "agent_pos", "agent_dir", "carrying", "step_count", "mission", "goal_pos", "door_pos", "target")
-
-
 class BatchedMiniGrid(BatchedEnv):
     """``num_envs`` copies of one MiniGrid task, stepped together as tensor ops on ``device``.
 
@@ -160,6 +158,7 @@ class BatchedMiniGrid(BatchedEnv):
             "direction": gym.spaces.Discrete(4),
             "mission": gym.spaces.Discrete(len(self.missions)),
         })
+        describe_grid_obs(self.single_observation_space, C.SYMBOLIC_GRID)
 
         dev = self.device
         self._ar = torch.arange(self.num_envs, device=dev)
@@ -254,6 +253,55 @@ class BatchedMiniGrid(BatchedEnv):
         ``carrying_contains`` for tasks with boxes.
         """
         return self._privileged(self.state)
+
+    def state_spec(self) -> dict[str, StateField]:
+        """The keys of :meth:`get_state` for this task (``H, W`` = grid height, width; ``K`` obstacles)."""
+        H, W = self.height, self.width
+        cell = C.SYMBOLIC_GRID.codes()
+        empty = "(1, 0, 0) = nothing"
+        spec = {
+            "grid": StateField(torch.uint8, (H, W, 3), "object, colour, state per cell, indexed [y, x] (Farama's "
+                               "Grid.encode() transposed); empty floor is (1, 0, 0)", cell),
+            "agent_pos": StateField(torch.int64, (2,), "(x, y) cell of the agent; x = column, y = row (down)"),
+            "agent_dir": StateField(torch.int64, (), "heading: 0 right (+x), 1 down (+y), 2 left, 3 up",
+                                    {"direction": dict(enumerate(C.DIR_NAMES))}),
+            "carrying": StateField(torch.uint8, (3,), f"(object, colour, state) of the carried object; {empty}", cell),
+            "step_count": StateField(torch.int64, (), f"steps taken in the episode (0 after a reset); truncated at "
+                                     f"max_steps = {self.max_steps}"),
+            "mission": StateField(torch.int64, (), "index into env.missions (the mission text of the episode)"),
+            "goal_pos": StateField(torch.int64, (2,), "(x, y) of the goal cell; (-1, -1) where the task has none"),
+            "door_pos": StateField(torch.int64, (2,), "(x, y) of the task's door of interest; (-1, -1) where none"),
+            "target": StateField(torch.uint8, (3,), "(object, colour, state) of the object to pick up in pickup "
+                                 "tasks; (1, 0, 0) in other tasks", cell),
+        }
+        if self.spec.num_obstacles:
+            spec["obstacle_pos"] = StateField(torch.int64, (self.spec.num_obstacles, 2),
+                                              "(x, y) of each moving obstacle (a blue ball)")
+        if self.spec.has_boxes:
+            spec["contains"] = StateField(torch.uint8, (H, W, 3), f"(object, colour, state) a box at cell [y, x] "
+                                          f"holds; {empty}", cell)
+            spec["carrying_contains"] = StateField(torch.uint8, (3,), f"what the carried box holds; {empty}", cell)
+        spec["door_state"] = StateField(torch.int64, (), "state of the door at door_pos: 0 open, 1 closed, 2 locked; "
+                                        "-1 where none",
+                                        {"state": {-1: "none", **dict(enumerate(C.STATE_NAMES))}})
+        return spec
+
+    _SUCCESS_RULES = {
+        "goal": "the agent moves forward onto the goal cell",
+        "unlock": "the agent opens the door at door_pos (toggle with the matching key)",
+        "pickup": "the agent picks up an object whose (object, colour) equals target",
+    }
+
+    def task_info(self) -> TaskInfo:
+        """Family ``"minigrid"``, the task's success rule and the symbolic-grid vocabulary."""
+        notes = (f"reward 1 - 0.9 * step_count / {self.max_steps} on success, else 0; stepping into lava "
+                 "terminates without success")
+        if self.spec.num_obstacles:
+            notes += "; walking into an obstacle or a wall terminates with reward -1"
+        return TaskInfo(family="minigrid", has_success=True,
+                        success_rule=f"{self._SUCCESS_RULES[self.spec.success_mode]} (the episode terminates)",
+                        success_kind=self.spec.success_mode,
+                        grid=C.SYMBOLIC_GRID, grid_size=(self.width, self.height), grid_key="grid", notes=notes)
 
     def _privileged(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``state`` (a shallow copy) plus the derived ``door_state`` int64[N]: what ``get_state`` returns."""

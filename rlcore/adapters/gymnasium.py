@@ -19,6 +19,12 @@ Conversions (``N = num_envs``):
 * ``Dict`` (flat) of the above -> ``dict[str, Tensor]``; keys whose space cannot be a tensor
   (e.g. MiniGrid's ``mission`` text) are dropped and listed in :attr:`dropped_obs_keys`.
 
+Self-description (:meth:`GymnasiumBatchedEnv.state_spec`, :meth:`GymnasiumBatchedEnv.task_info`):
+Farama MiniGrid (family ``"minigrid"``, success = terminated with positive reward, the
+:class:`~rlcore.spec.SymbolicGrid` vocabulary read from ``minigrid.core.constants`` and attached to the
+observation space), MuJoCo (``"mujoco"``, ``qpos``/``qvel`` state, no success rule) and any other
+gymnasium env (family = the package of its entry point, e.g. ``"classic_control"``; no state).
+
 The environments run on the host, so ``step`` copies actions device->host once and every returned
 array host->device once; this is the one place in the library where that is expected.
 """
@@ -35,17 +41,59 @@ from gymnasium import spaces
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from rlcore.env import BatchedEnv, StepResult
+from rlcore.spec import StateField, SymbolicGrid, TaskInfo, describe_grid_obs
 from rlcore.tensors import Obs
 
-__all__ = ["FinalStateInfo", "GymnasiumBatchedEnv", "make_gym_env"]
+__all__ = ["FinalStateInfo", "GymnasiumBatchedEnv", "make_gym_env", "registered_ids"]
 
-#: Env-id prefixes whose registration lives in the ``minigrid`` package.
+#: Env-id prefixes whose registration lives in the ``minigrid`` package (the library's one copy).
 _MINIGRID_PREFIXES = ("MiniGrid-", "BabyAI-")
+#: packages that register gymnasium ids when imported
+_PLUGINS = ("minigrid",)
+#: Farama MiniGrid's ``agent_dir`` codes (``DIR_TO_VEC``)
+_MINIGRID_DIRECTIONS = {0: "right (+x)", 1: "down (+y)", 2: "left (-x)", 3: "up (-y)"}
 
 Wrapper = Callable[[gym.Env], gym.Env]
 
 
 # ---------------------------------------------------------------------------------------- helpers
+def registered_ids() -> set[str]:
+    """Every registered gymnasium id, after importing the packages that register more (MiniGrid)."""
+    import importlib
+
+    for plugin in _PLUGINS:
+        try:
+            importlib.import_module(plugin)
+        except ImportError:
+            pass
+    return set(gym.registry.keys())
+
+
+def _minigrid_vocabulary() -> SymbolicGrid:
+    """Farama MiniGrid's cell encoding (``minigrid.core.constants``) as a :class:`SymbolicGrid`."""
+    from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
+
+    def names(table: dict[str, int]) -> tuple[str, ...]:
+        return tuple(sorted(table, key=table.__getitem__))
+
+    blocking = tuple(OBJECT_TO_IDX[k] for k in ("wall", "door", "key", "ball", "box"))
+    return SymbolicGrid(objects=names(OBJECT_TO_IDX), colors=names(COLOR_TO_IDX), states=names(STATE_TO_IDX),
+                        wall=OBJECT_TO_IDX["wall"], blocking=blocking, open_state=STATE_TO_IDX["open"])
+
+
+def _entry_point_family(env_id: str) -> str:
+    """``"classic_control"`` for ``gymnasium.envs.classic_control...``, else the entry point's top package."""
+    try:
+        entry = gym.spec(env_id).entry_point
+    except gym.error.Error:
+        return "other"
+    module = entry.split(":")[0] if isinstance(entry, str) else getattr(entry, "__module__", "") or ""
+    parts = module.split(".")
+    if parts[:2] == ["gymnasium", "envs"] and len(parts) > 2:
+        return parts[2]
+    return parts[0] or "other"
+
+
 def _ensure_registered(env_id: str) -> None:
     """Import the package that registers ``env_id`` (MiniGrid) and check the id exists.
 
@@ -280,9 +328,52 @@ class GymnasiumBatchedEnv(BatchedEnv):
         self._minigrid = _is_minigrid(self._vec, self.env_id)
         self._mujoco = (not self._minigrid) and _is_mujoco(self._vec, self.env_id)
         self._nq = int(np.asarray(self._vec.get_attr("init_qpos")[0]).shape[0]) if self._mujoco else 0
+        self._nv = int(np.asarray(self._vec.get_attr("init_qvel")[0]).shape[0]) if self._mujoco else 0
+        self._grid_size: tuple[int, int] | None = None
+        if self._minigrid:
+            self._grid_size = (int(self._vec.get_attr("width")[0]), int(self._vec.get_attr("height")[0]))
+            self._describe_symbolic_image()
         # Sync/Async vector envs with copy=True hand out fresh arrays on every step; CPU tensors
         # may then share their memory instead of copying them again.
         self._fresh = isinstance(self._vec, (SyncVectorEnv, AsyncVectorEnv)) and bool(getattr(self._vec, "copy", False))
+
+    def _describe_symbolic_image(self) -> None:
+        """Attach MiniGrid's vocabulary to the observation space when ``image`` is the symbolic encoding:
+        the agent's view or the whole grid (``FullyObsWrapper``), not e.g. an RGB rendering."""
+        space = self.single_observation_space
+        if not isinstance(space, spaces.Dict) or "image" not in space.spaces:
+            return
+        view = int(self._vec.get_attr("agent_view_size")[0])
+        width, height = self._grid_size or (0, 0)
+        if tuple(space.spaces["image"].shape) in ((view, view, 3), (width, height, 3)):
+            describe_grid_obs(space, _minigrid_vocabulary())
+
+    # --------------------------------------------------------------------------- self-description
+    def state_spec(self) -> dict[str, StateField]:
+        """The keys of :meth:`get_state`: MiniGrid ``agent_pos``/``agent_dir``, MuJoCo ``qpos``/``qvel``, else none."""
+        if self._minigrid:
+            return {"agent_pos": StateField(torch.int64, (2,), "(x, y) cell of the agent; x = column, y = row (down)"),
+                    "agent_dir": StateField(torch.int64, (), "heading: 0 right (+x), 1 down (+y), 2 left, 3 up",
+                                                     {"direction": _MINIGRID_DIRECTIONS})}
+        if self._mujoco:
+            return {"qpos": StateField(torch.float32, (self._nq,), "MuJoCo generalised positions data.qpos (m, rad; "
+                                       "free joints: position then unit quaternion w, x, y, z)"),
+                    "qvel": StateField(torch.float32, (self._nv,), "MuJoCo generalised velocities data.qvel (m/s, rad/s)")}
+        return {}
+
+    def task_info(self) -> TaskInfo:
+        """Family, success rule and (MiniGrid) symbolic-grid vocabulary of the wrapped task."""
+        reported = "info['success'] is the env's own info['is_success'] / info['success'] at an episode's end"
+        if self._minigrid:
+            return TaskInfo(family="minigrid", has_success=True,
+                            success_rule="the episode terminates with reward > 0 (Farama MiniGrid rewards only "
+                                         f"completing the mission), unless the env reports success itself: {reported}",
+                            grid=_minigrid_vocabulary(), grid_size=self._grid_size, grid_key=None,
+                            notes="get_state() has agent_pos and agent_dir only (no grid)")
+        family = "mujoco" if self._mujoco else (_entry_point_family(self.env_id) if self.env_id else "other")
+        return TaskInfo(family=family, has_success=False,
+                        success_rule=f"not defined by the task: info['success'] is False, except that {reported} "
+                                     "where the env reports one")
 
     # --------------------------------------------------------------------------- properties
     @property
