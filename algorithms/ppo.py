@@ -37,7 +37,7 @@ from rlcore.checkpoint import CheckpointError, load_checkpoint
 from rlcore.env import BatchedEnv
 from rlcore.episodes import EpisodeTracker
 from rlcore.learner import Learner, NonFiniteLossError
-from rlcore.reward import RewardModule, check_finite
+from rlcore.reward import RewardModule, RewardRouting, check_finite, route_reward, routing_of
 from rlcore.rollout import RolloutStorage, compute_gae, module_needs_state, select_state, step_next_state
 from rlcore.spaces import space_from_dict, space_to_dict
 from rlcore.tensors import Obs, obs_index, obs_map
@@ -93,8 +93,9 @@ class PPO(Learner):
         config: :class:`PPOConfig` (or keyword overrides through ``**overrides``).
         policy_kwargs: passed to :class:`~algorithms.policies.ActorCritic` (``encoder``,
             ``hidden_sizes``, ``activation``, ``log_std_init``).
-        reward_module: optional :class:`~rlcore.reward.RewardModule`. Intrinsic modules feed the
-            intrinsic value stream; extrinsic ones replace the env's reward. A module with
+        reward_module: optional :class:`~rlcore.reward.RewardModule`, used by its ``routing``
+            (:func:`~rlcore.reward.route_reward`): ``INTRINSIC`` feeds the intrinsic value stream,
+            ``ADD`` is added to the env's reward, ``REPLACE`` replaces it. A module with
             ``needs_state = True`` gets ``state``/``next_state`` (``[T, N, ...]`` per key, only its
             ``state_keys`` if it sets them) in its batches; the learner then sets
             ``env.record_final_state``.
@@ -121,7 +122,8 @@ class PPO(Learner):
         self.observation_space = env.single_observation_space
         self.action_space = env.single_action_space
         self.policy_kwargs = dict(policy_kwargs or {})
-        self.num_value_streams = 2 if (reward_module is not None and reward_module.intrinsic) else 1
+        self.reward_routing = routing_of(reward_module) if reward_module is not None else None
+        self.num_value_streams = 2 if self.reward_routing is RewardRouting.INTRINSIC else 1
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.policy = ActorCritic(
@@ -215,10 +217,13 @@ class PPO(Learner):
         extra: dict[str, torch.Tensor] = {}
         rewards = s.rewards
         module = self.reward_module
-        if module is not None and not module.intrinsic:
-            rewards = module.compute(batch).float()
-            check_finite(rewards, getattr(module, "name", type(module).__name__))
-            extra["reward/module_mean"] = rewards.mean()
+        if module is not None and self.reward_routing is not RewardRouting.INTRINSIC:
+            r_module = module.compute(batch).float()
+            check_finite(r_module, getattr(module, "name", type(module).__name__))
+            extra["reward/module_mean"] = r_module.mean()
+            rewards = route_reward(self.reward_routing, rewards, r_module)
+            if self.reward_routing is RewardRouting.ADD:
+                extra["reward/total_mean"] = rewards.mean()
         adv, ret_ext = compute_gae(rewards, s.values[..., 0], next_values[..., 0], s.terminated, done, cfg.gamma, cfg.gae_lambda)
         returns = [ret_ext]
         if self.num_value_streams == 2:
@@ -228,7 +233,8 @@ class PPO(Learner):
             episodic = bool(module.episodic)
             stop = done if episodic else torch.zeros_like(done)
             term = s.terminated if episodic else torch.zeros_like(done)
-            adv_int, ret_int = compute_gae(r_int, s.values[..., 1], next_values[..., 1], term, stop, cfg.gamma_int, cfg.gae_lambda)
+            adv_int, ret_int = compute_gae(r_int, s.values[..., 1], next_values[..., 1], term, stop, cfg.gamma_int,
+                                           cfg.gae_lambda)
             adv = cfg.ext_coef * adv + cfg.int_coef * adv_int
             returns.append(ret_int)
         return adv, torch.stack(returns, dim=-1), extra

@@ -7,6 +7,7 @@ import envs.minigrid as mg
 from algorithms.ppo import PPO
 from rewards.llm.reward_module import CodeReward, TaskMetricReward
 from rlcore.batch import TransitionBatch
+from rlcore.reward import route_reward
 
 GOAL_CODE = '''
 import torch
@@ -39,7 +40,8 @@ def test_code_reward_replaces_the_env_reward_in_ppo_and_reports_components():
 
     module.compute = spy
     log = []
-    PPO(env, n_steps=16, n_epochs=1, n_minibatches=2, seed=0, reward_module=module).learn(2 * 16 * 4, callback=lambda m, model: log.append(m))
+    PPO(env, n_steps=16, n_epochs=1, n_minibatches=2, seed=0, reward_module=module).learn(
+        2 * 16 * 4, callback=lambda m, model: log.append(m))
     assert seen and all(s == (torch.Size([16, 4, 2]), torch.Size([16, 4]), True) for s in seen)
     assert {"reward/component/near/mean", "reward/component/near/min", "reward/component/turn/max"} <= set(log[-1])
     assert log[-1]["reward/component/near/max"] <= 0.0
@@ -49,13 +51,15 @@ def test_code_reward_add_mode_and_bad_arguments(tmp_path):
     env = _env()
     path = tmp_path / "r.py"
     path.write_text(GOAL_CODE)
-    module = CodeReward(env.single_observation_space, env.single_action_space, code_path=str(path), mode="add")
+    module = CodeReward(env.single_observation_space, env.single_action_space, code_path=str(path), routing="add")
     n = 3
     state = {"agent_pos": torch.tensor([[1, 1], [2, 3], [3, 3]]), "goal_pos": torch.tensor([[3, 3]] * n)}
     batch = TransitionBatch(obs=torch.zeros(n, 1), action=torch.tensor([0, 1, 2]), reward=torch.tensor([0.0, 0.0, 0.9]),
                             next_obs=torch.zeros(n, 1), terminated=torch.tensor([False, False, True]),
                             truncated=torch.zeros(n, dtype=torch.bool), state=state, next_state=state)
-    assert torch.allclose(module.compute(batch), torch.tensor([-0.041, -0.01, 0.9]))
+    # the program's reward plus the env's, now added by the learner through the shared routing helper
+    assert torch.allclose(route_reward(module.routing, batch.reward, module.compute(batch)), torch.tensor([-0.041, -0.01, 0.9]))
+    assert torch.allclose(module.compute(batch), torch.tensor([-0.041, -0.01, 0.0]))  # compute: the program's alone
     with pytest.raises(ValueError, match="exactly one of code= or code_path="):
         CodeReward(env.single_observation_space, env.single_action_space)
     with pytest.raises(ValueError, match="mode"):

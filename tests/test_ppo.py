@@ -7,7 +7,7 @@ import torch
 from algorithms.ppo import PPO, NonFiniteLossError
 from rlcore.learner import checkpoint_on_non_finite
 from rlcore.checkpoint import CheckpointError
-from rlcore.reward import RewardModule
+from rlcore.reward import RewardModule, RewardRouting
 from toy_envs import ChainEnv, PointEnv
 
 
@@ -91,7 +91,7 @@ def test_nan_loss_stops_with_step_and_checkpoint(tmp_path):
 
 
 class _NaNReward(RewardModule):
-    intrinsic = False
+    routing = RewardRouting.REPLACE
     name = "broken_reward"
 
     def compute(self, batch):

@@ -16,7 +16,7 @@ from rlcore.adapters.gymnasium import make_gym_env
 from rlcore.adapters.sb3 import SB3VecEnv
 from rlcore.adapters.sb3_rewards import RewardModuleCallback, RewardModuleVecEnvWrapper
 from rlcore.batch import TransitionBatch
-from rlcore.reward import RewardModule
+from rlcore.reward import RewardModule, RewardRouting
 from rlcore.rollout import RolloutStorage
 
 LEFT, RIGHT, FORWARD = 0, 1, 2
@@ -27,7 +27,7 @@ TO_GOAL = [FORWARD, FORWARD, RIGHT, FORWARD, FORWARD]
 class StateRecorder(RewardModule):
     """Extrinsic module returning the env's reward; keeps a copy of every batch's states it is given."""
 
-    intrinsic, name = False, "state_recorder"
+    routing, name = RewardRouting.REPLACE, "state_recorder"
 
     def __init__(self, needs_state: bool = True, state_keys: Optional[Sequence[str]] = None) -> None:
         super().__init__()

@@ -16,7 +16,7 @@ from rlcore.adapters.sb3 import SB3VecEnv
 from rlcore.adapters.sb3_rewards import RewardModuleCallback, RewardModuleVecEnvWrapper
 from rlcore.rollout import compute_gae
 from rlcore.batch import TransitionBatch
-from rlcore.reward import NonFiniteRewardError, RewardModule
+from rlcore.reward import NonFiniteRewardError, RewardModule, RewardRouting
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -28,7 +28,7 @@ class ChainCount(RewardModule):
     """Count bonus over ChainEnv positions: ``1 / sqrt(1 + n(pos(next_obs)))``; ``update`` counts the
     rollout's positions and takes one gradient step on a learnable per-position table."""
 
-    intrinsic, episodic, name = True, False, "chain_count"
+    routing, episodic, name = RewardRouting.INTRINSIC, False, "chain_count"
 
     def __init__(self, length: int, device: str = "cpu") -> None:
         super().__init__()
@@ -55,7 +55,7 @@ class ChainCount(RewardModule):
 class PositionBonus(RewardModule):
     """Deterministic bonus: the reached position over the chain length minus one (0 .. 1)."""
 
-    intrinsic, name = True, "position"
+    routing, name = RewardRouting.INTRINSIC, "position"
 
     def __init__(self, length: int) -> None:
         super().__init__()
@@ -71,9 +71,9 @@ class PositionBonus(RewardModule):
 
 
 class ConstantReward(RewardModule):
-    def __init__(self, value: float, intrinsic: bool = True, name: str = "constant") -> None:
+    def __init__(self, value: float, routing: RewardRouting = RewardRouting.INTRINSIC, name: str = "constant") -> None:
         super().__init__()
-        self.value, self.intrinsic, self.name = value, intrinsic, name
+        self.value, self.routing, self.name = value, routing, name
 
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
         return torch.full(batch.batch_shape, self.value, device=batch.device)
@@ -82,7 +82,7 @@ class ConstantReward(RewardModule):
 class DirectionCount(RewardModule):
     """Dict-observation bonus for MiniGrid: count of the agent's reached direction."""
 
-    intrinsic, name = True, "direction_count"
+    routing, name = RewardRouting.INTRINSIC, "direction_count"
 
     def __init__(self) -> None:
         super().__init__()
@@ -143,7 +143,7 @@ def first_rollout(callback=None, cls=CapturePPO, venv=None, **kw):
 
 
 # ---------------------------------------------------------------------------------------------- callback
-def test_add_to_reward_changes_advantages_by_the_expected_amount():
+def test_add_mode_changes_advantages_by_the_expected_amount():
     _, base = first_rollout()
     _, naive = first_rollout(NaiveRewardEdit())
     # the pitfall: rewards changed, the advantages and returns the loss uses did not
@@ -151,7 +151,7 @@ def test_add_to_reward_changes_advantages_by_the_expected_amount():
     assert np.array_equal(naive["advantages"], base["advantages"])
 
     coef, c = 2.0, 0.5
-    cb = RewardModuleCallback(ConstantReward(c), mode="add_to_reward", coef=coef, normalize=False)
+    cb = RewardModuleCallback(ConstantReward(c), mode="add", coef=coef, normalize=False)
     _, got = first_rollout(cb)
     # same seed, same first rollout: only the bonus differs
     assert np.array_equal(got["values"], base["values"])
@@ -172,10 +172,10 @@ def test_add_to_reward_changes_advantages_by_the_expected_amount():
     assert np.allclose(got["returns"] - base["returns"], expected, atol=1e-5)
 
 
-def test_separate_value_adds_intrinsic_advantages_and_keeps_extrinsic_returns():
+def test_intrinsic_mode_adds_intrinsic_advantages_and_keeps_extrinsic_returns():
     _, base = first_rollout()
     cb = RewardModuleCallback(ChainCount(5), int_coef=0.7)
-    assert cb.mode == "separate_value" and cb.normalize
+    assert cb.mode == "intrinsic" and cb.normalize
     _, got = first_rollout(cb)
     assert np.array_equal(got["rewards"], base["rewards"])
     assert np.array_equal(got["returns"], base["returns"])  # extrinsic value head: extrinsic targets
@@ -190,7 +190,7 @@ def test_separate_value_adds_intrinsic_advantages_and_keeps_extrinsic_returns():
 def test_update_gets_a_TN_batch_and_trains_the_module():
     module = ChainCount(5)
     before = module.table.detach().clone()
-    cb = RewardModuleCallback(module, mode="add_to_reward", coef=0.1)
+    cb = RewardModuleCallback(module, mode="add", coef=0.1)
     model = PPO("MlpPolicy", chain_venv(), **{**PPO_KW, "n_steps": 8})
     model.learn(total_timesteps=64, callback=cb)
     assert len(module.updates) == 2
@@ -207,7 +207,7 @@ def test_update_gets_a_TN_batch_and_trains_the_module():
 def test_terminal_observations_and_terminated_vs_truncated():
     length = 3
     module = PositionBonus(length)
-    cb = RewardModuleCallback(module, mode="add_to_reward", normalize=False)
+    cb = RewardModuleCallback(module, mode="add", normalize=False)
     model = PPO("MlpPolicy", chain_venv(length=length, max_steps=4), **{**PPO_KW, "n_steps": 32})
     model.learn(total_timesteps=128, callback=cb)
     for batch in module.updates:
@@ -245,9 +245,9 @@ def test_intrinsic_gae_bootstraps_truncations_only():
     assert torch.isclose(term[0, 0], torch.tensor(d + gamma * lam * -1.0))
 
 
-def test_replace_reward_keeps_the_timeout_bootstrap():
-    cb = RewardModuleCallback(ConstantReward(0.0, intrinsic=False, name="zero_model"))
-    assert cb.mode == "replace_reward" and not cb.normalize
+def test_replace_mode_keeps_the_timeout_bootstrap():
+    cb = RewardModuleCallback(ConstantReward(0.0, routing=RewardRouting.REPLACE, name="zero_model"))
+    assert cb.mode == "replace" and not cb.normalize
     _, got = first_rollout(cb, venv=chain_venv(max_steps=3))
     trunc = cb.last_batch.truncated.numpy()
     assert trunc.any()
@@ -261,11 +261,11 @@ def test_ppo_and_a2c_learn_with_the_callback():
     model.learn(total_timesteps=128, callback=RewardModuleCallback(module))
     assert len(module.updates) == 2
     module = ChainCount(5)
-    cb = RewardModuleCallback(module, mode="add_to_reward", coef=0.5)
+    cb = RewardModuleCallback(module, mode="add", coef=0.5)
     a2c = CaptureA2C("MlpPolicy", chain_venv(), n_steps=5, seed=0, device="cpu")
     a2c.learn(total_timesteps=100, callback=cb)
     assert len(module.updates) == 5 and module.updates[0].batch_shape == (5, 4)
-    cb2 = RewardModuleCallback(ChainCount(5))  # separate_value on A2C
+    cb2 = RewardModuleCallback(ChainCount(5))  # intrinsic mode on A2C
     CaptureA2C("MlpPolicy", chain_venv(), n_steps=5, seed=0, device="cpu").learn(40, callback=cb2)
     assert cb2.last_int_advantages.shape == (5, 4)
 
@@ -324,7 +324,7 @@ def test_wrapper_reward_is_env_reward_plus_coef_bonus():
     module = PositionBonus(length)
     venv = RewardModuleVecEnvWrapper(chain_venv(length=length, max_steps=5), module, coef=coef,
                                      normalize=False, update_every=6, info_all_envs=True)
-    assert venv.mode == "add_to_reward"
+    assert venv.mode == "add"
     venv.reset()
     rng = np.random.default_rng(0)
     terminated_seen = truncated_seen = False
@@ -347,8 +347,8 @@ def test_wrapper_reward_is_env_reward_plus_coef_bonus():
 
 
 def test_wrapper_replace_mode_and_finished_env_infos():
-    venv = RewardModuleVecEnvWrapper(chain_venv(length=3), ConstantReward(2.0, intrinsic=False), coef=0.5)
-    assert venv.mode == "replace_reward"
+    venv = RewardModuleVecEnvWrapper(chain_venv(length=3), ConstantReward(2.0, routing=RewardRouting.REPLACE), coef=0.5)
+    assert venv.mode == "replace"
     venv.reset()
     for _ in range(5):
         _, rew, dones, infos = venv.step(np.ones(4, dtype=np.int64))
@@ -372,7 +372,7 @@ class EpisodicChainCount(ChainCount):
     episodic, name = True, "episodic_count"
 
 
-def test_separate_value_with_an_episodic_module():
+def test_intrinsic_mode_with_an_episodic_module():
     module = EpisodicChainCount(5)
     cb = RewardModuleCallback(module)
     assert cb.episodic

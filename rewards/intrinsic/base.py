@@ -26,14 +26,14 @@ from torch import nn
 
 from rlcore.batch import TransitionBatch
 from rlcore.nets import make_encoder
-from rlcore.reward import RewardModule
+from rlcore.reward import RewardModule, RewardRouting
 from rlcore.tensors import Obs
 
 
 class IntrinsicBonus(RewardModule):
     """Base class: holds the spaces and a name used in errors and logs."""
 
-    intrinsic = True
+    routing = RewardRouting.INTRINSIC
     episodic = False
     #: short name used in logs (``reward/<name>_mean``) and errors
     name: str = "bonus"

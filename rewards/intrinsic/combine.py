@@ -25,7 +25,7 @@ from torch import nn
 
 from rlcore.batch import TransitionBatch
 from rlcore.normalization import DiscountedReturnNormalizer, RunningMeanStd
-from rlcore.reward import RewardModule, check_finite
+from rlcore.reward import RewardModule, RewardRouting, check_finite
 
 BonusLike = Union[RewardModule, Callable[..., RewardModule]]
 
@@ -47,7 +47,7 @@ class IntrinsicReward(RewardModule):
             every bonus is episodic.
     """
 
-    intrinsic = True
+    routing = RewardRouting.INTRINSIC
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, bonuses: Mapping[str, BonusLike],
                  combine: str = "sum", coefs: Optional[Mapping[str, float]] = None, normalize: bool = True,

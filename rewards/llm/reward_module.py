@@ -3,10 +3,12 @@
 :class:`CodeReward` loads a reward program (``def compute_reward(state, action, next_state)``,
 see :mod:`rewards.llm.sandbox`), compiles it with the sandbox's restricted builtins and calls it on
 every rollout: the ``[T, N]`` batch is flattened to ``[T * N]`` (the program is written for a batch
-of ``N`` envs; it sees ``T * N`` rows), and the reward it returns replaces the env's reward for the
-learner (``mode="replace"``) or is added to it (``mode="add"``). Its named components are kept and
-reported by ``update`` as ``component/<name>/mean|min|max`` (the training log shows them as
-``reward/component/...``), which is what the search's reward reflection reads back.
+of ``N`` envs; it sees ``T * N`` rows). ``compute`` returns the program's reward; its ``routing`` tells
+the learner to replace the env's reward with it (``RewardRouting.REPLACE``, default) or to add it to the
+env's reward (``RewardRouting.ADD``), which the learner does with :func:`rlcore.reward.route_reward`
+(the total is ``route_reward(module.routing, batch.reward, module.compute(batch))``). Its named
+components are kept and reported by ``update`` as ``component/<name>/mean|min|max`` (the training log
+shows them as ``reward/component/...``), which is what the search's reward reflection reads back.
 
 :class:`TaskMetricReward` is the "task metric used directly as reward" baseline: ``1`` on a
 transition where the episode ends in success (``terminated`` with a positive env reward, the
@@ -17,6 +19,7 @@ Both need the privileged state the learner records (``needs_state``); ``TaskMetr
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -25,7 +28,7 @@ import torch
 
 from rewards.llm.sandbox import compile_reward, tensor_stats
 from rlcore.batch import TransitionBatch
-from rlcore.reward import RewardModule
+from rlcore.reward import RewardModule, RewardRouting, RoutingLike, parse_routing
 
 
 def _flat(tensors: dict[str, torch.Tensor], lead: int) -> dict[str, torch.Tensor]:
@@ -39,28 +42,35 @@ class CodeReward(RewardModule):
         observation_space, action_space: single-env spaces (unused; the program reads the state).
         code_path: file holding the program (or pass ``code``).
         code: the program's source.
-        mode: ``"replace"`` (the program's reward is the learner's reward) or ``"add"`` (added to the env's).
+        routing: ``RewardRouting.REPLACE`` / ``"replace"`` (the program's reward is the learner's
+            reward) or ``RewardRouting.ADD`` / ``"add"`` (the learner adds it to the env's reward).
         check_outputs: check shape, dtype and finiteness of every call (one host sync per rollout).
+        mode: deprecated spelling of ``routing`` (same values), kept so saved run configs still load.
     """
 
-    intrinsic = False
     needs_state = True
     name = "code_reward"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, code_path: Optional[str] = None,
-                 code: Optional[str] = None, mode: str = "replace", check_outputs: bool = True) -> None:
+                 code: Optional[str] = None, routing: RoutingLike = RewardRouting.REPLACE, check_outputs: bool = True,
+                 mode: Optional[str] = None) -> None:
         super().__init__()
         if (code is None) == (code_path is None):
             raise ValueError("CodeReward needs exactly one of code= or code_path=")
-        if mode not in ("replace", "add"):
-            raise ValueError(f"CodeReward: mode must be 'replace' or 'add', got {mode!r}")
+        allowed = (RewardRouting.REPLACE, RewardRouting.ADD)
+        if mode is not None:
+            warnings.warn("CodeReward(mode=...) is deprecated; pass routing= (same values)", DeprecationWarning,
+                          stacklevel=2)
+            routing = parse_routing(mode, allowed, name="CodeReward mode")
+        self.routing = parse_routing(routing, allowed, name="CodeReward routing")
         self.code = Path(code_path).read_text() if code_path is not None else str(code)
-        self.mode = mode
         self.fn = compile_reward(self.code, None, validate=False, check_outputs=check_outputs)
         self._components: dict[str, torch.Tensor] = {}
 
     @torch.no_grad()
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
+        """The program's reward float32[*batch.batch_shape] (the env's reward is not added here, in
+        either routing: for ``ADD`` the learner adds it)."""
         if batch.state is None or batch.next_state is None:
             raise ValueError("CodeReward needs the privileged state in the batch (state/next_state); the learner "
                              "records it for modules with needs_state=True")
@@ -68,8 +78,7 @@ class CodeReward(RewardModule):
         action = batch.action.reshape(-1, *batch.action.shape[lead:])
         reward, components = self.fn(_flat(batch.state, lead), action, _flat(batch.next_state, lead))
         self._components = {k: v.detach() for k, v in components.items()}
-        reward = reward.reshape(batch.batch_shape).float()
-        return reward + batch.reward if self.mode == "add" else reward
+        return reward.reshape(batch.batch_shape).float()
 
     def update(self, batch: TransitionBatch) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -81,7 +90,7 @@ class CodeReward(RewardModule):
 class TaskMetricReward(RewardModule):
     """``1.0`` where an episode ends in success (``terminated`` and env reward > 0), else ``0.0``."""
 
-    intrinsic = False
+    routing = RewardRouting.REPLACE
     name = "task_metric"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:

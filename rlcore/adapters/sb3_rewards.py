@@ -4,16 +4,18 @@ Two bridges, for the two places where SB3 lets outside code touch the reward:
 
 * :class:`RewardModuleCallback` (on-policy: PPO, A2C). It watches the rollout step by step, and at the
   end of the rollout builds one ``[T, N]`` :class:`~rlcore.batch.TransitionBatch`, scores it with the
-  module, and makes the result reach the loss:
+  module, and makes the result reach the loss as ``mode`` says (a :class:`~rlcore.reward.RewardRouting`
+  or its value, default the module's ``routing``; the one vocabulary of native PPO):
 
-  - ``mode="separate_value"`` (default for intrinsic modules): a small intrinsic critic of its own
+  - ``mode="intrinsic"`` (default for intrinsic modules): a small intrinsic critic of its own
     (encoder + MLP, discount ``gamma_int``, returns run across episodes unless ``module.episodic``)
     gives intrinsic GAE advantages ``A_int``; the buffer's advantages become
     ``ext_coef * A_ext + int_coef * A_int`` while SB3's value head keeps fitting extrinsic returns
     (the two-stream PPO of Burda et al. 2019, RND);
-  - ``mode="add_to_reward"``: ``coef * bonus`` is added to ``rollout_buffer.rewards`` and the buffer's
-    own ``compute_returns_and_advantage`` is run again with the last values and dones of the rollout;
-  - ``mode="replace_reward"`` (default for non-intrinsic modules, e.g. a learned reward model): the
+  - ``mode="add"`` (default for ``ADD`` modules): ``coef * bonus`` is added to ``rollout_buffer.rewards``
+    and the buffer's own ``compute_returns_and_advantage`` is run again with the last values and dones
+    of the rollout;
+  - ``mode="replace"`` (default for ``REPLACE`` modules, e.g. a learned reward model): the
     env reward is replaced by ``coef * r_module`` (the bootstrap term SB3 adds on time-limit
     truncations, ``gamma * V(terminal_obs)``, is kept) and returns/advantages are recomputed.
 
@@ -21,7 +23,7 @@ Two bridges, for the two places where SB3 lets outside code touch the reward:
 
 * :class:`RewardModuleVecEnvWrapper` (any algorithm, incl. off-policy DQN/SAC): a ``VecEnvWrapper``
   that scores every step as a ``[1, N]`` batch, returns ``env reward + coef * bonus`` (or the module's
-  reward alone in ``replace_reward`` mode), and calls ``module.update`` every ``update_every`` steps on
+  reward alone in ``replace`` mode), and calls ``module.update`` every ``update_every`` steps on
   the buffered ``[T, N]`` transitions.
 
 Pitfalls these avoid:
@@ -63,7 +65,7 @@ from rlcore.env import BatchedEnv
 from rlcore.nets import make_encoder
 from rlcore.normalization import DiscountedReturnNormalizer
 from rlcore.rollout import compute_gae, module_needs_state, select_state, step_next_state
-from rlcore.reward import RewardModule, check_finite
+from rlcore.reward import RewardModule, RewardRouting, RoutingLike, check_finite, parse_routing, route_reward, routing_of
 from rlcore.tensors import Obs
 
 __all__ = [
@@ -74,7 +76,6 @@ __all__ = [
     "module_device",
 ]
 
-MODES = ("separate_value", "add_to_reward", "replace_reward")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -95,17 +96,7 @@ def module_device(module: nn.Module) -> torch.device:
 
 def _default_normalize(module: RewardModule) -> bool:
     """Normalise intrinsic rewards, unless the module already does (``IntrinsicReward(normalize=True)``)."""
-    return bool(getattr(module, "intrinsic", True)) and getattr(module, "normalize", False) is not True
-
-
-def _default_mode(module: RewardModule) -> str:
-    return "separate_value" if getattr(module, "intrinsic", True) else "replace_reward"
-
-
-def _check_mode(mode: str, allowed: tuple[str, ...]) -> str:
-    if mode not in allowed:
-        raise ValueError(f"mode must be one of {allowed}, got {mode!r}")
-    return mode
+    return routing_of(module) is RewardRouting.INTRINSIC and getattr(module, "normalize", False) is not True
 
 
 def _obs_to_torch(obs: VecEnvObs, space: gym.Space, lead: tuple[int, ...], device: torch.device,
@@ -280,35 +271,35 @@ class RewardModuleCallback(BaseCallback):
     """Route a reward module's reward into an on-policy SB3 algorithm's update (PPO, A2C).
 
     Args:
-        module: the reward module (``compute``/``update``; ``intrinsic`` and ``episodic`` attributes).
-        mode: ``"separate_value"``, ``"add_to_reward"`` or ``"replace_reward"``; default
-            ``"separate_value"`` for intrinsic modules and ``"replace_reward"`` otherwise.
-        coef: scale of the module's reward in ``add_to_reward``/``replace_reward`` modes.
-        int_coef: weight of the intrinsic advantages in ``separate_value`` mode.
-        ext_coef: weight of SB3's extrinsic advantages in ``separate_value`` mode.
+        module: the reward module (``compute``/``update``; ``routing`` and ``episodic`` attributes).
+        mode: a :class:`~rlcore.reward.RewardRouting` or its value, ``"intrinsic"``, ``"add"`` or
+            ``"replace"``; default the module's ``routing`` (``"intrinsic"`` for exploration bonuses).
+        coef: scale of the module's reward in ``add``/``replace`` modes.
+        int_coef: weight of the intrinsic advantages in ``intrinsic`` mode.
+        ext_coef: weight of SB3's extrinsic advantages in ``intrinsic`` mode.
         normalize: divide the module's reward by the running std of its discounted returns
             (:class:`~rlcore.normalization.DiscountedReturnNormalizer`); default True for intrinsic
             modules, False for others and for modules that normalise themselves (a module with
             ``normalize = True``, e.g. :class:`rewards.intrinsic.combine.IntrinsicReward`).
-        gamma_int: discount of the intrinsic stream (``separate_value``); the normaliser uses it there
+        gamma_int: discount of the intrinsic stream (``intrinsic`` mode); the normaliser uses it there
             and the algorithm's ``gamma`` in the other modes.
         lam_int: GAE lambda of the intrinsic stream (default: the algorithm's ``gae_lambda``).
         critic_lr, critic_epochs, critic_batch_size, critic_hidden: the intrinsic critic's Adam step
             size, passes over each rollout, minibatch size (transitions) and hidden width.
         update_module: call ``module.update(batch)`` after each rollout (train the bonus model).
         device: where batches and the critic live; default the module's device.
-        log_prefix: logger key prefix; default ``"intrinsic"`` (intrinsic modules) or
+        log_prefix: logger key prefix; default ``"intrinsic"`` (modules routed ``INTRINSIC``) or
             ``"reward_model"``.
         name: name for errors and logs (default ``module.name`` or the class name).
 
     After each rollout ``last_batch`` holds the ``[T, N]`` batch, ``last_reward`` the float32[T, N]
     reward that was routed (after normalisation, before ``coef``), ``last_int_advantages`` the
-    intrinsic advantages (``separate_value``) and ``last_metrics`` what was logged. Observations reach
+    intrinsic advantages (``intrinsic`` mode) and ``last_metrics`` what was logged. Observations reach
     the module in the env's own layout (SB3's ``VecTransposeImage`` is undone). ``state_dict`` /
     ``load_state_dict`` checkpoint the critic and the normaliser.
     """
 
-    def __init__(self, module: RewardModule, mode: Optional[str] = None, coef: float = 1.0,
+    def __init__(self, module: RewardModule, mode: Optional[RoutingLike] = None, coef: float = 1.0,
                  int_coef: float = 1.0, ext_coef: float = 1.0, normalize: Optional[bool] = None,
                  gamma_int: float = 0.99, lam_int: Optional[float] = None, critic_lr: float = 1e-3,
                  critic_epochs: int = 4, critic_batch_size: int = 256, critic_hidden: int = 64,
@@ -316,16 +307,16 @@ class RewardModuleCallback(BaseCallback):
                  log_prefix: Optional[str] = None, name: Optional[str] = None, verbose: int = 0) -> None:
         super().__init__(verbose)
         self.module = module
-        self.mode = _check_mode(mode or _default_mode(module), MODES)
+        routing = routing_of(module)
+        self.mode = parse_routing(routing if mode is None else mode, name="RewardModuleCallback mode")
         self.coef, self.int_coef, self.ext_coef = float(coef), float(int_coef), float(ext_coef)
-        intrinsic = bool(getattr(module, "intrinsic", True))
         self.normalize = _default_normalize(module) if normalize is None else bool(normalize)
         self.gamma_int, self.lam_int = float(gamma_int), lam_int
         self.critic_lr, self.critic_epochs = float(critic_lr), int(critic_epochs)
         self.critic_batch_size, self.critic_hidden = int(critic_batch_size), int(critic_hidden)
         self.update_module = bool(update_module)
         self.device = torch.device(device) if device is not None else module_device(module)
-        self.log_prefix = log_prefix or ("intrinsic" if intrinsic else "reward_model")
+        self.log_prefix = log_prefix or ("intrinsic" if routing is RewardRouting.INTRINSIC else "reward_model")
         self.name = name or module_name(module)
         self.episodic = bool(getattr(module, "episodic", False))
         self.normalizer: Optional[DiscountedReturnNormalizer] = None
@@ -390,10 +381,10 @@ class RewardModuleCallback(BaseCallback):
             self._untranspose = frozenset(keys) if isinstance(self._obs_space, spaces.Dict) else True
         else:
             self._obs_space, self._untranspose = self.model.observation_space, False
-        gamma = self.gamma_int if self.mode == "separate_value" else float(self.model.gamma)
+        gamma = self.gamma_int if self.mode is RewardRouting.INTRINSIC else float(self.model.gamma)
         if self.normalize and self.normalizer is None:
             self.normalizer = DiscountedReturnNormalizer(gamma).to(self.device)
-        if self.mode == "separate_value" and self.critic is None:
+        if self.mode is RewardRouting.INTRINSIC and self.critic is None:
             # The critic's initialisation and minibatch order draw from their own random streams, so
             # adding the callback leaves the algorithm's (seeded) stream, hence its rollouts, unchanged.
             seed = getattr(self.model, "seed", None)
@@ -450,13 +441,13 @@ class RewardModuleCallback(BaseCallback):
         check_finite(raw, self.name)
         reward = raw
         if self.normalizer is not None:
-            cut = batch.done if (self.mode != "separate_value" or self.episodic) else None
+            cut = batch.done if (self.mode is not RewardRouting.INTRINSIC or self.episodic) else None
             reward = self.normalizer(raw, cut)
         self.last_reward = reward
         metrics: dict[str, float] = {f"{self.name}_raw_mean": float(raw.mean()),
                                      f"{self.name}_raw_std": float(raw.std()) if raw.numel() > 1 else 0.0,
                                      f"{self.name}_mean": float(reward.mean())}
-        if self.mode == "separate_value":
+        if self.mode is RewardRouting.INTRINSIC:
             metrics.update(self._separate_value(batch, reward, buffer))
         else:
             self._recompute(reward, buffer)
@@ -478,7 +469,7 @@ class RewardModuleCallback(BaseCallback):
             nxt = {k: np.concatenate([v[1:], np.asarray(last_obs[k]).reshape(1, *v.shape[1:])], 0) for k, v in obs_np.items()}
         else:
             nxt = np.concatenate([obs_np[1:], np.asarray(last_obs).reshape(1, *obs_np.shape[1:])], 0)
-        stream_next = _obs_to_torch(nxt, space, (T, N), dev, untr) if self.mode == "separate_value" else None
+        stream_next = _obs_to_torch(nxt, space, (T, N), dev, untr) if self.mode is RewardRouting.INTRINSIC else None
         patched = False
         for t, (_, _, _, _, terminal) in enumerate(self._steps):
             for i, term in terminal:
@@ -519,14 +510,18 @@ class RewardModuleCallback(BaseCallback):
         )
 
     def _recompute(self, reward: torch.Tensor, buffer) -> None:
-        """add_to_reward / replace_reward: edit the buffer's rewards and recompute GAE with SB3's code."""
-        r = (self.coef * reward).cpu().numpy().astype(np.float32)
-        if self.mode == "add_to_reward":
-            buffer.rewards += r
-        else:
-            env_rewards = np.stack([s[1] for s in self._steps])
-            bootstrap = buffer.rewards - env_rewards  # gamma * V(terminal_obs) on truncated steps, else 0
-            buffer.rewards[...] = r + bootstrap
+        """add / replace: route the reward into the buffer's rewards and recompute GAE with SB3's code.
+
+        ``ADD`` adds ``coef * reward`` to ``buffer.rewards`` (the env's reward, plus SB3's
+        ``gamma * V(terminal_obs)`` on truncated steps); ``REPLACE`` replaces the env's part and keeps
+        that bootstrap term.
+        """
+        current = torch.from_numpy(buffer.rewards)  # float32[T, N], shares memory with the buffer
+        routed = route_reward(self.mode, current, reward.cpu().float(), self.coef)
+        if self.mode is RewardRouting.REPLACE:
+            env_rewards = torch.from_numpy(np.stack([s[1] for s in self._steps]))
+            routed = routed + (current - env_rewards)  # gamma * V(terminal_obs) on truncated steps, else 0
+        buffer.rewards[...] = routed.numpy()
         buffer.compute_returns_and_advantage(last_values=self.locals["values"], dones=self.locals["dones"])
 
     def _separate_value(self, batch: TransitionBatch, reward: torch.Tensor, buffer) -> dict[str, float]:
@@ -583,8 +578,10 @@ class RewardModuleVecEnvWrapper(VecEnvWrapper):
 
     Each step builds a ``[1, N]`` :class:`~rlcore.batch.TransitionBatch` (previous obs, action, env
     reward, true next obs with ``terminal_observation`` for finished envs, terminated, truncated),
-    scores it, and returns ``env_reward + coef * r`` (``mode="add_to_reward"``, default for intrinsic
-    modules) or ``coef * r`` (``mode="replace_reward"``, default otherwise). Every ``update_every``
+    scores it, and returns :func:`~rlcore.reward.route_reward` of it: ``env_reward + coef * r``
+    (``mode="add"``, default for ``ADD`` and ``INTRINSIC`` modules: a step-time wrapper has no value
+    stream of its own to give them) or ``coef * r`` (``mode="replace"``, default for ``REPLACE``
+    modules). Every ``update_every``
     steps ``module.update`` is called on the buffered ``[update_every, N]`` batch. Box and Dict
     observations are supported.
 
@@ -592,7 +589,8 @@ class RewardModuleVecEnvWrapper(VecEnvWrapper):
         venv: the vectorised env (e.g. :class:`~rlcore.adapters.sb3.SB3VecEnv`).
         module: the reward module.
         coef: scale of the module's reward.
-        mode: ``"add_to_reward"`` or ``"replace_reward"``.
+        mode: ``"add"`` or ``"replace"`` (or the :class:`~rlcore.reward.RewardRouting`); default from the
+            module's ``routing`` as above.
         normalize: divide by the running std of the reward's discounted returns (default as in
             :class:`RewardModuleCallback`); ``gamma`` is that return's discount.
         update_every: steps (per env) between ``module.update`` calls; 0 never updates.
@@ -605,15 +603,15 @@ class RewardModuleVecEnvWrapper(VecEnvWrapper):
     float32[N] reward of the module (after normalisation, before ``coef``).
     """
 
-    def __init__(self, venv: VecEnv, module: RewardModule, coef: float = 1.0, mode: Optional[str] = None,
+    def __init__(self, venv: VecEnv, module: RewardModule, coef: float = 1.0, mode: Optional[RoutingLike] = None,
                  normalize: Optional[bool] = None, gamma: float = 0.99, update_every: int = 128,
                  device: Optional[torch.device | str] = None, info_all_envs: bool = False,
                  name: Optional[str] = None) -> None:
         super().__init__(venv)
         self.module = module
-        intrinsic = bool(getattr(module, "intrinsic", True))
-        self.mode = _check_mode(mode or ("add_to_reward" if intrinsic else "replace_reward"),
-                                ("add_to_reward", "replace_reward"))
+        if mode is None:
+            mode = RewardRouting.REPLACE if routing_of(module) is RewardRouting.REPLACE else RewardRouting.ADD
+        self.mode = parse_routing(mode, (RewardRouting.ADD, RewardRouting.REPLACE), name="RewardModuleVecEnvWrapper mode")
         self.coef = float(coef)
         self.normalize = _default_normalize(module) if normalize is None else bool(normalize)
         self.update_every = int(update_every)
@@ -684,7 +682,7 @@ class RewardModuleVecEnvWrapper(VecEnvWrapper):
             check_finite(torch.from_numpy(bonus), self.name)
         self.last_bonus = bonus
         scaled = (self.coef * bonus).astype(np.float32)
-        new_rewards = env_rewards + scaled if self.mode == "add_to_reward" else scaled
+        new_rewards = route_reward(self.mode, torch.from_numpy(env_rewards), torch.from_numpy(bonus), self.coef).numpy()
         if self.info_all_envs:
             for i in range(N):
                 infos[i] = dict(infos[i])  # infos may share one empty dict between envs

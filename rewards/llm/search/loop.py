@@ -117,7 +117,7 @@ class RewardSearch:
     @staticmethod
     def code_reward(name: str, code_path: Path, mode: str) -> dict:
         return {"name": name, "module": {"_target_": "rewards.llm.reward_module.CodeReward",
-                                         "code_path": str(Path(code_path).resolve()), "mode": mode}}
+                                         "code_path": str(Path(code_path).resolve()), "routing": mode}}
 
     # ------------------------------------------------------------------------------ candidates
     def _validate(self, reply: Any, cand: Candidate) -> Candidate:
