@@ -20,7 +20,8 @@ class Encoder(str, Enum):
 
     auto = "auto"
     mlp = "mlp"
-    minigrid = "minigrid"
+    grid = "grid"          # the symbolic-grid encoder (rlcore.nets.GridEncoder)
+    minigrid = "minigrid"  # the same encoder under its MiniGrid name
 
     def __str__(self) -> str:
         return self.value

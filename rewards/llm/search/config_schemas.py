@@ -11,9 +11,41 @@ plain files, loadable without Hydra; a test checks that they agree with the keyw
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 from rewards.llm.search.offline import OfflineConfig
+from rlcore.config import TrainConfig
+
+
+@dataclass
+class SearchConfig:
+    """``search.*`` of ``python -m rewards.llm.search.synthesize``."""
+
+    fitness: str = "auto"              # auto (success rate for MiniGrid, env return otherwise) | success | return
+    select_last: int = 3               # fitness = mean of the last this-many evaluations of a run
+    reeval_seeds: int = 3              # fresh seeds for the final comparison of the best reward with the baselines
+    baselines: bool = True             # env reward and task metric as reward, same seeds and budget
+    target_success: float = 0.8        # the report's "frames to success" threshold
+    workers: int = 2                   # candidates trained at once (processes)
+    candidate_timeout_s: float = 900   # wall-clock limit of one training run
+    validate_timeout_s: float = 60     # wall-clock limit of the sandboxed validation of one candidate
+    reward_mode: str = "replace"       # replace: the candidate's reward replaces the env's | add: added to it
+    feedback: str = "none"             # none | terminal | <text file read after each iteration> (Text2Reward)
+    preference: str = "off"            # off | simulated (teacher ranks by the task metric) | terminal (a person ranks GIFs)
+    templates_dir: Optional[str] = None  # a folder with your own copies of rewards/llm/search/prompts/*.txt
+
+
+@dataclass
+class SynthesizeConfig(TrainConfig):
+    """The reward search's config: the training app's (for every candidate's run) plus the search's."""
+
+    llm: Any = None
+    task: Optional[str] = None         # the task in words; default: written from the env (its mission / success rule)
+    iterations: int = 3                # Eureka's default: 5
+    candidates: int = 4                # per iteration; Eureka's default: 16
+    run_dir: str = "runs/synthesize/${sanitize:${env.id}}-${llm.name}-seed${seed}"
+    search: SearchConfig = field(default_factory=SearchConfig)
 
 
 def llm_schemas() -> dict[str, dict[str, Any]]:
@@ -26,5 +58,6 @@ def register_llm_schemas() -> None:
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
+    store.store(name="synthesize_schema", node=SynthesizeConfig)
     for name, node in llm_schemas().items():
         store.store(group="llm", name=name, node=node)
