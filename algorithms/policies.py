@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Normal
 
-from rlcore.nets import FlattenObs, MiniGridEncoder, is_minigrid_space
+from rlcore.nets import GRID_KINDS, FlattenObs, GridEncoder, is_grid_space
 from rlcore.tensors import Obs
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -69,9 +69,9 @@ class ActorCritic(nn.Module):
         if activation not in _ACTIVATIONS:
             raise ValueError(f"policy activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         if encoder == "auto":
-            encoder = "minigrid" if is_minigrid_space(observation_space) else "mlp"
-        if encoder not in ("mlp", "minigrid"):
-            raise ValueError(f"policy encoder must be 'auto', 'mlp' or 'minigrid', got {encoder!r}")
+            encoder = "minigrid" if is_grid_space(observation_space) else "mlp"
+        if encoder not in ("mlp", *GRID_KINDS):
+            raise ValueError(f"policy encoder must be 'auto', 'mlp' or 'minigrid' (or 'grid'), got {encoder!r}")
         if isinstance(action_space, gym.spaces.Discrete):
             self.discrete, act_dim = True, int(action_space.n)
         elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
@@ -87,7 +87,7 @@ class ActorCritic(nn.Module):
             self.encoder = FlattenObs(observation_space)
             in_dim = self.encoder.out_dim
         else:
-            self.encoder = MiniGridEncoder(observation_space)
+            self.encoder = GridEncoder(observation_space)
             in_dim = self.encoder.out_dim
         self.actor_body = _mlp([in_dim, *sizes], act)
         self.critic_body = _mlp([in_dim, *sizes], act)
