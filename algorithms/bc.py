@@ -32,7 +32,7 @@ from rlcore.callbacks import CallbackLike, as_callback
 from rlcore.checkpoint import CheckpointError, load_checkpoint
 from rlcore.data import TrajectoryDataset, UniformSampler, check_dataset_spaces
 from rlcore.learner import Learner
-from rlcore.spaces import space_from_dict, space_to_dict
+from rlcore.spaces import same_space, space_from_dict, space_to_dict
 from rlcore.tensors import Obs, obs_map
 
 CHECKPOINT_FORMAT = "rlreward.bc/1"
@@ -219,7 +219,7 @@ class BC(Learner):
 
     def load_state_dict(self, payload: dict[str, Any], source: str = "checkpoint") -> None:
         for key, mine in (("observation_space", self.observation_space), ("action_space", self.action_space)):
-            if payload.get(key) != space_to_dict(mine):
+            if not same_space(payload.get(key), mine):
                 raise CheckpointError(f"{source}: {key} {payload.get(key)} does not match the env's {space_to_dict(mine)}")
         try:
             self.policy.load_state_dict(payload["policy"])

@@ -39,7 +39,7 @@ from rlcore.episodes import EpisodeTracker
 from rlcore.learner import Learner, NonFiniteLossError
 from rlcore.reward import RewardModule, RewardRouting, check_finite, route_reward, routing_of
 from rlcore.rollout import RolloutStorage, compute_gae, module_needs_state, select_state, step_next_state
-from rlcore.spaces import space_from_dict, space_to_dict
+from rlcore.spaces import same_space, space_from_dict, space_to_dict
 from rlcore.tensors import Obs, obs_index, obs_map
 
 CHECKPOINT_FORMAT = "rlreward.ppo/1"
@@ -406,7 +406,7 @@ class PPO(Learner):
     def load_state_dict(self, payload: dict[str, Any], source: str = "checkpoint") -> None:
         """Restore from :meth:`state_dict`; raises :class:`CheckpointError` naming ``source`` on mismatch."""
         for key, mine in (("observation_space", self.observation_space), ("action_space", self.action_space)):
-            if payload.get(key) != space_to_dict(mine):
+            if not same_space(payload.get(key), mine):
                 raise CheckpointError(f"{source}: {key} {payload.get(key)} does not match the env's {space_to_dict(mine)}")
         if payload.get("num_value_streams") != self.num_value_streams:
             raise CheckpointError(

@@ -67,3 +67,13 @@ def space_from_dict(d: dict[str, Any]) -> gym.Space:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed space description {d!r}: {exc}") from exc
     raise ValueError(f"unknown space type {d.get('type')!r}")
+
+
+def same_space(saved: Any, space: gym.Space) -> bool:
+    """Whether a saved description (:func:`space_to_dict`) describes ``space``. A saved Dict space
+    without the ``"symbolic_grid"`` description (checkpoints written before envs described their
+    grids) matches the same space with one."""
+    current = space_to_dict(space)
+    if isinstance(saved, dict) and "symbolic_grid" not in saved:
+        current.pop("symbolic_grid", None)
+    return saved == current

@@ -171,3 +171,20 @@ def test_ppo_learns_minigrid_empty_5x5():
     # A uniformly random policy succeeds on about 40% of the episodes with a return near 0.2.
     assert result["success_rate"] >= 0.95
     assert result["return_mean"] >= 0.8
+
+
+def test_checkpoint_saved_before_grid_descriptions_still_resumes(tmp_path):
+    """MiniGrid checkpoints written before envs attached their symbolic-grid description to the
+    observation space load into a learner on the same env."""
+    import envs.minigrid as mg
+    from rlcore.checkpoint import load_checkpoint, save_checkpoint
+
+    env = mg.make("MiniGrid-Empty-5x5-v0", num_envs=2, device="cpu", seed=0)
+    model = PPO(env, n_steps=8, seed=0)
+    payload = model.state_dict()
+    assert "symbolic_grid" in payload["observation_space"]
+    del payload["observation_space"]["symbolic_grid"]
+    save_checkpoint(tmp_path / "old.pt", payload)
+    fresh = PPO(env, n_steps=8, seed=1)
+    fresh.load_state_dict(load_checkpoint(tmp_path / "old.pt", "rlreward.ppo/1"), source="old.pt")
+    assert all(torch.equal(a, b) for a, b in zip(fresh.policy.parameters(), model.policy.parameters()))
