@@ -54,7 +54,7 @@ def run_sb3(args: argparse.Namespace) -> None:
     import time
 
     import torch
-    from hydra import compose, initialize_config_dir
+    from rlcore.config import compose_config
     from hydra.utils import instantiate
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -78,8 +78,7 @@ def run_sb3(args: argparse.Namespace) -> None:
                                policy_kwargs=minigrid_policy_kwargs(encoder=args.encoder))
                 callbacks = []
                 if reward != "none":
-                    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
-                        cfg = compose(config_name="train", overrides=[f"reward={reward}"])
+                    cfg = compose_config("train", [f"reward={reward}"])
                     module = instantiate(cfg.reward.module, observation_space=env.single_observation_space,
                                          action_space=env.single_action_space, _convert_="all")
                     callbacks.append(RewardModuleCallback(module, ext_coef=2.0, int_coef=1.0))
@@ -126,12 +125,11 @@ def run_sb3(args: argparse.Namespace) -> None:
 def _native_twin(args: argparse.Namespace, task: str, reward: str, seed: int, sb3_summary: dict) -> None:
     """Train the native path on the same task, bonus, seed, budget and network right after the SB3
     run (same machine state), and print the fps ratio of the two."""
-    from hydra import compose, initialize_config_dir
+    from rlcore.config import compose_config
 
     from rlcore.train import train
 
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
-        cfg = compose(config_name="train", overrides=[
+    cfg = compose_config("train", [
             f"env.id={task}", f"reward={reward}", f"seed={seed}", f"total_timesteps={args.frames}",
             f"env.num_envs={args.num_envs}", f"algo.policy.encoder={args.encoder}",
             f"eval.every_timesteps={args.eval_every}", "eval.num_episodes=64", f"checkpoint.every_timesteps={args.frames}",

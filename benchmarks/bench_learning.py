@@ -49,7 +49,7 @@ def _frames_to(progress_csv: Path, threshold: float) -> int | None:
 
 
 def run_native(seeds: list[int], tasks: list[str], out: Path) -> None:
-    from hydra import compose, initialize_config_dir
+    from rlcore.config import compose_config
 
     from rlcore.train import train
 
@@ -58,8 +58,7 @@ def run_native(seeds: list[int], tasks: list[str], out: Path) -> None:
         budget, threshold, every = NATIVE_TASKS[task]
         for seed in seeds:
             run_dir = RESULTS / "runs" / f"{task}-seed{seed}"
-            with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
-                cfg = compose(config_name="train", overrides=[
+            cfg = compose_config("train", [
                     f"env.id={task}", f"seed={seed}", f"total_timesteps={budget}", f"eval.every_timesteps={every}",
                     f"checkpoint.every_timesteps={budget}", "overwrite=true", "progress_bar=false",
                 ])
