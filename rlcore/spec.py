@@ -132,6 +132,9 @@ class TaskInfo:
         grid_size: ``(width, height)`` of the world in cells, for grid worlds.
         grid_key: the ``get_state()`` key of the whole grid ``uint8[N, H, W, 3]`` indexed
             ``[n, y, x]``, or ``None`` when the state has none.
+        action_meanings: for a ``Discrete`` action space, one entry per action code in code order,
+            ``"name: what it does"`` (e.g. ``"toggle: open/close the door in front"``); ``None`` where
+            the env does not name its actions.
         notes: anything else worth a line (reward scale, termination, ...).
     """
 
@@ -142,6 +145,7 @@ class TaskInfo:
     grid: SymbolicGrid | None = None
     grid_size: tuple[int, int] | None = None
     grid_key: str | None = None
+    action_meanings: tuple[str, ...] | None = None
     notes: str = ""
 
 

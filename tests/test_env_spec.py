@@ -53,6 +53,18 @@ def test_batched_minigrid_spec_matches_state(env_id):
     assert info.success_kind == env.spec.success_mode
     assert info.grid == C.SYMBOLIC_GRID and info.grid_key == "grid" and info.grid_size == (env.width, env.height)
     assert grid_of(env.single_observation_space) == C.SYMBOLIC_GRID
+    assert info.action_meanings == C.ACTION_MEANINGS[: env.num_actions]
+
+
+def test_action_meanings_name_each_action_code():
+    env = mg.make("MiniGrid-DoorKey-5x5-v0", num_envs=1, seed=0)
+    meanings = env.task_info().action_meanings
+    assert len(meanings) == env.single_action_space.n
+    names = [m.split(":", 1)[0] for m in meanings]
+    assert names == ["left", "right", "forward", "pickup", "drop", "toggle", "done"]
+    assert names.index("toggle") == C.TOGGLE and all(m.split(":", 1)[1].strip() for m in meanings)
+    three = mg.make("MiniGrid-Dynamic-Obstacles-5x5-v0", num_envs=1, seed=0)  # left, right, forward only
+    assert three.task_info().action_meanings == C.ACTION_MEANINGS[:3]
 
 
 def test_batched_minigrid_full_obs_and_codes():
@@ -72,6 +84,8 @@ def test_adapter_farama_minigrid():
     info = env.task_info()
     assert info.family == "minigrid" and info.has_success and info.grid_key is None
     assert info.grid_size == (5, 5)
+    # Farama's Actions, named and explained the same way as the batched engine's
+    assert info.action_meanings == C.ACTION_MEANINGS
     # the same vocabulary as the batched env, so networks and checkpoints transfer between the two
     assert info.grid == C.SYMBOLIC_GRID == grid_of(env.single_observation_space)
     env.close()

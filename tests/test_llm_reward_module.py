@@ -63,7 +63,7 @@ def test_code_reward_add_mode_and_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="exactly one of code= or code_path="):
         CodeReward(env.single_observation_space, env.single_action_space)
     with pytest.raises(ValueError, match="mode"):
-        CodeReward(env.single_observation_space, env.single_action_space, code=GOAL_CODE, mode="mix")
+        CodeReward(env.single_observation_space, env.single_action_space, code=GOAL_CODE, routing="mix")
     with pytest.raises(ValueError, match="privileged state"):
         module.compute(TransitionBatch(obs=batch.obs, action=batch.action, reward=batch.reward, next_obs=batch.next_obs,
                                        terminated=batch.terminated, truncated=batch.truncated))

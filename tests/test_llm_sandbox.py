@@ -277,4 +277,5 @@ def test_top_level_constants_that_could_blow_up_on_load_are_refused(constant):
 
 @pytest.mark.parametrize("constant", ["X = 2**10", "X = 0.5 * math.pi", "X = -3 ** 2", "X = (1.0 + 2.0) / 3"])
 def test_ordinary_top_level_constants_are_allowed(constant):
-    check_code(constant + "\n\ndef compute_reward(state, action, next_state):\n    r = action.float() * X\n    return r, {'r': r}\n")
+    check_code(constant + "\n\ndef compute_reward(state, action, next_state):\n"
+               "    r = action.float() * X\n    return r, {'r': r}\n")

@@ -28,6 +28,16 @@ STATE_NAMES = ("open", "closed", "locked")
 
 # actions (Farama minigrid.core.actions.Actions)
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
+#: what each action does, ``"name: meaning"`` in code order (``TaskInfo.action_meanings``)
+ACTION_MEANINGS = (
+    "left: turn left (counter-clockwise)",
+    "right: turn right (clockwise)",
+    "forward: move one cell in the facing direction (blocked by walls, closed doors and objects)",
+    "pickup: pick up the object in front (keys, balls, boxes) if the hand is empty",
+    "drop: drop the carried object onto the empty cell in front",
+    "toggle: open/close the door in front (a locked door needs a carried key of its colour), open a box",
+    "done: no-op",
+)
 
 #: direction index -> (dx, dy); 0 = right (+x), 1 = down (+y), 2 = left, 3 = up
 DIR_TO_VEC = ((1, 0), (0, 1), (-1, 0), (0, -1))

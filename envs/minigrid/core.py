@@ -262,7 +262,7 @@ class BatchedMiniGrid(BatchedEnv):
         spec = {
             "grid": StateField(torch.uint8, (H, W, 3), "object, colour, state per cell, indexed [y, x] (Farama's "
                                "Grid.encode() transposed); empty floor is (1, 0, 0)", cell),
-            "agent_pos": StateField(torch.int64, (2,), "(x, y) cell of the agent; x = column, y = row (down)"),
+            "agent_pos": StateField(torch.int64, (2,), "(x, y) grid cell of the agent; x = column, y = row (down)"),
             "agent_dir": StateField(torch.int64, (), "heading: 0 right (+x), 1 down (+y), 2 left, 3 up",
                                     {"direction": dict(enumerate(C.DIR_NAMES))}),
             "carrying": StateField(torch.uint8, (3,), f"(object, colour, state) of the carried object; {empty}", cell),
@@ -301,7 +301,8 @@ class BatchedMiniGrid(BatchedEnv):
         return TaskInfo(family="minigrid", has_success=True,
                         success_rule=f"{self._SUCCESS_RULES[self.spec.success_mode]} (the episode terminates)",
                         success_kind=self.spec.success_mode,
-                        grid=C.SYMBOLIC_GRID, grid_size=(self.width, self.height), grid_key="grid", notes=notes)
+                        grid=C.SYMBOLIC_GRID, grid_size=(self.width, self.height), grid_key="grid",
+                        action_meanings=C.ACTION_MEANINGS[: self.num_actions], notes=notes)
 
     def _privileged(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``state`` (a shallow copy) plus the derived ``door_state`` int64[N]: what ``get_state`` returns."""

@@ -1,30 +1,41 @@
 """What a reward writer needs to know about an environment, read from the environment itself.
 
-:func:`describe_env` resets the env, reads :meth:`~rlcore.env.BatchedEnv.get_state` and the action
-space, and writes an :class:`EnvContext`: one compact Pythonic line per privileged state tensor
+:func:`describe_env` resets the env, reads :meth:`~rlcore.env.BatchedEnv.get_state`, the env's
+self-description (:meth:`~rlcore.env.BatchedEnv.state_spec` and
+:meth:`~rlcore.env.BatchedEnv.task_info`, see :mod:`rlcore.spec`) and the action space, and writes an
+:class:`EnvContext`: one compact Pythonic line per privileged state tensor
 (``agent_pos: int64[N, 2]  # (x, y) grid cell of the agent``; ``N`` is the batch size, every other
 size is the real one), the encoding tables (MiniGrid object / colour / door-state ids), the actions,
-the success condition in words, the episode length and the ``compute_reward`` contract. Meanings of
-known keys come from a small table per env family; unknown keys are still listed with their dtype
-and shape. Nothing is written per task: the facts (is there a goal cell, a door, a key, lava; which
-MuJoCo joint sits at which ``qpos`` index) are read from the reset state and the simulator model.
+the success condition in words, the episode length and the ``compute_reward`` contract.
 
-Families: ``"minigrid"`` (the batched MiniGrid engine, or Farama MiniGrid through the gymnasium
-adapter), ``"mujoco"`` (``qpos``/``qvel`` from the gymnasium adapter), ``"other"``.
+What comes from where:
 
-MiniGrid encodings are taken from Farama's ``minigrid`` package (a dependency), which is what the
-batched engine reproduces; ``rewards`` stays independent of ``envs``.
+* family: ``task_info().family`` (``"minigrid"``, ``"mujoco"``; every other family is described as
+  ``"other"``);
+* each state line: ``state_spec()[key]`` (dtype, shape, meaning); a key the spec does not list is still
+  shown with the dtype and shape of its tensor;
+* MiniGrid object / colour / door-state ids: ``task_info().grid`` (:class:`~rlcore.spec.SymbolicGrid`);
+  ``agent_dir`` ids and the cell in front: ``state_spec()["agent_dir"].codes``;
+* actions: ``task_info().action_meanings``; grid size: ``task_info().grid_size``; success condition:
+  ``task_info().success_rule`` and ``.success_kind``.
+
+Nothing is written per task: the facts (is there a goal cell, a door, a key, lava; which MuJoCo joint
+sits at which ``qpos`` index) are read from the reset state and the simulator model. ``rewards`` stays
+independent of ``envs``: everything env-specific is what the env says about itself.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 import torch
+
+from rlcore.spec import StateField, TaskInfo
 
 __all__ = ["EnvContext", "StateSpec", "describe_env", "REWARD_SIGNATURE", "REWARD_CONTRACT"]
 
@@ -46,47 +57,8 @@ REWARD_CONTRACT = """\
   nothing). Helper functions may be defined before `compute_reward`. No other imports, no file or network access.
 - The reward must be finite for every input."""
 
-_MINIGRID_PREFIXES = ("MiniGrid-", "BabyAI-")
-
-#: meaning of known MiniGrid state keys
-_MINIGRID_KEYS: dict[str, str] = {
-    "grid": "cell (object type id, colour id, state) at grid[n, y, x]; state is the door state for doors, else 0",
-    "agent_pos": "(x, y) grid cell of the agent; x = column, y = row",
-    "agent_dir": "direction the agent faces: 0 right (+x), 1 down (+y), 2 left (-x), 3 up (-y)",
-    "carrying": "(type, colour, state) of the carried object; (1, 0, 0) = empty hand",
-    "step_count": "steps taken in the current episode (0 after a reset)",
-    "mission": "index of the episode's mission text (see Task)",
-    "goal_pos": "(x, y) of the goal cell; (-1, -1) when the task has no goal cell",
-    "door_pos": "(x, y) of the task's door of interest; (-1, -1) when there is none",
-    "door_state": "state of the door at door_pos: 0 open, 1 closed, 2 locked; -1 when there is none",
-    "target": "(type, colour, state) of the object to pick up in pickup tasks; (1, 0, 0) when none",
-    "contains": "what a box at grid[n, y, x] holds as (type, colour, state); (1, 0, 0) = nothing",
-    "carrying_contains": "what the carried box holds as (type, colour, state); (1, 0, 0) = nothing",
-    "obstacle_pos": "(x, y) of each moving obstacle (drawn in grid as blue balls)",
-}
-
-#: meaning of known MuJoCo state keys
-_MUJOCO_KEYS: dict[str, str] = {
-    "qpos": "generalised positions (joint coordinates, m / rad), index table below",
-    "qvel": "generalised velocities (m/s / rad/s), index table below",
-}
-
-#: what each Farama MiniGrid action does
-_MINIGRID_ACTION_MEANINGS: dict[str, str] = {
-    "left": "turn left (counter-clockwise)",
-    "right": "turn right (clockwise)",
-    "forward": "move one cell in the facing direction (blocked by walls, closed doors and objects)",
-    "pickup": "pick up the object in front (keys, balls, boxes) if the hand is empty",
-    "drop": "drop the carried object onto the empty cell in front",
-    "toggle": "open/close the door in front (a locked door needs a carried key of its colour), open a box",
-    "done": "no-op",
-}
-
-_SUCCESS_BY_MODE: dict[str, str] = {
-    "goal": "the agent moves onto the goal cell (goal_pos) with `forward`",
-    "unlock": "the agent opens the door at door_pos with `toggle` (door_state becomes 0)",
-    "pickup": "the agent picks up an object whose (type, colour) equals `target` with `pickup`",
-}
+#: families described with their own sections; any other ``task_info().family`` is described as "other"
+_FAMILIES = ("minigrid", "mujoco")
 
 _MJ_JOINT_TYPES = {0: "free", 1: "ball", 2: "slide", 3: "hinge"}
 #: per multi-dof joint type: names of its qpos entries and of its qvel entries
@@ -117,7 +89,7 @@ class EnvContext:
 
     Attributes:
         env_id: the task id.
-        family: ``"minigrid"``, ``"mujoco"`` or ``"other"``.
+        family: ``"minigrid"``, ``"mujoco"`` or ``"other"`` (from ``task_info().family``).
         state_specs: one :class:`StateSpec` per privileged state tensor, in ``get_state`` order.
         action_desc: the action tensor and what its values mean.
         success_desc: the task's success condition / scoring in words.
@@ -130,6 +102,8 @@ class EnvContext:
             ``success_mode``, ``num_actions``, ``action_names``; MuJoCo ``qpos_labels``/``qvel_labels``
             (per index: joint, type, axis), ``root_x_vel``, ``root_z_pos``, ``root_pitch_pos``,
             ``root_quat_pos``, ``init_height``, ``dt``, ``terminates``, ``action_low``/``action_high``.
+        task: the env's :meth:`~rlcore.env.BatchedEnv.task_info`, as read.
+        fields: the env's :meth:`~rlcore.env.BatchedEnv.state_spec`, as read.
     """
 
     env_id: str
@@ -142,6 +116,8 @@ class EnvContext:
     signature: str
     text: str
     facts: dict[str, Any] = field(default_factory=dict)
+    task: TaskInfo = field(default_factory=TaskInfo)
+    fields: dict[str, StateField] = field(default_factory=dict)
 
     def spec(self, name: str) -> StateSpec | None:
         """The :class:`StateSpec` called ``name`` (``None`` if the state has no such key)."""
@@ -160,12 +136,38 @@ def _dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).replace("torch.", "")
 
 
-def _family(env_id: str, state: dict[str, torch.Tensor]) -> str:
-    if "qpos" in state and "qvel" in state:
-        return "mujoco"
-    if env_id.startswith(_MINIGRID_PREFIXES) or ("agent_pos" in state and "agent_dir" in state):
-        return "minigrid"
-    return "other"
+def _family(task: TaskInfo) -> str:
+    """``task.family`` where the context has a section for it, else ``"other"``."""
+    return task.family if task.family in _FAMILIES else "other"
+
+
+def direction_vectors(fld: StateField | None) -> list[tuple[int, int]] | None:
+    """The ``(dx, dy)`` step of each heading code of an ``agent_dir`` field, in code order.
+
+    Read from the names of the field's first code table, each naming its axis as ``(+x)``, ``(-y)``, ...
+    (e.g. ``{0: "right (+x)", 1: "down (+y)", ...}``); ``None`` when the field has no such table (codes
+    missing, not ``0..K-1``, or a name without an axis).
+    """
+    if fld is None or not fld.codes:
+        return None
+    table = next(iter(fld.codes.values()))
+    if sorted(table) != list(range(len(table))):
+        return None
+    steps = []
+    for code in range(len(table)):
+        m = re.search(r"\(([+-])([xy])\)", table[code])
+        if m is None:
+            return None
+        sign = 1 if m.group(1) == "+" else -1
+        steps.append((sign, 0) if m.group(2) == "x" else (0, sign))
+    return steps
+
+
+def _code_names(fld: StateField | None) -> dict[int, str]:
+    """The first code table of ``fld`` (``{}`` when it has none)."""
+    if fld is None or not fld.codes:
+        return {}
+    return dict(next(iter(fld.codes.values())))
 
 
 def _unwrapped_envs(env: Any) -> list[Any]:
@@ -218,55 +220,61 @@ def _space_desc(space: gym.Space) -> str:
 
 
 # ----------------------------------------------------------------------------------------- MiniGrid
-def _minigrid_encodings() -> tuple[dict[str, int], dict[str, int], dict[str, int], list[str]]:
-    from minigrid.core.actions import Actions
-    from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
+def _action_names(task: TaskInfo, num_actions: int) -> tuple[list[str], list[str]]:
+    """(names, ``"name: meaning"`` entries) of the first ``num_actions`` actions of ``task.action_meanings``."""
+    entries = list(task.action_meanings or ())[:num_actions]
+    return [e.split(":", 1)[0].strip() for e in entries], entries
 
-    return dict(OBJECT_TO_IDX), dict(COLOR_TO_IDX), dict(STATE_TO_IDX), [a.name for a in Actions]
 
-
-def _minigrid_parts(env: Any, state: dict[str, torch.Tensor]) -> tuple[str, str, str, dict[str, Any]]:
+def _minigrid_parts(env: Any, state: dict[str, torch.Tensor], task: TaskInfo,
+                    fields: Mapping[str, StateField]) -> tuple[str, str, str, dict[str, Any]]:
     """(encodings text, action description, success description, facts) of a MiniGrid env."""
-    objects, colours, door_states, action_names = _minigrid_encodings()
-    num_actions = int(getattr(env.single_action_space, "n", len(action_names)))
-    names = action_names[:num_actions]
+    grid_vocab = task.grid
+    objects = {n: i for i, n in enumerate(grid_vocab.objects)} if grid_vocab else {}
+    colours = {n: i for i, n in enumerate(grid_vocab.colors)} if grid_vocab else {}
+    door_states = {n: i for i, n in enumerate(grid_vocab.states)} if grid_vocab else {}
+    space = env.single_action_space
+    num_actions = int(getattr(space, "n", len(task.action_meanings or ())))
+    names, entries = _action_names(task, num_actions)
     facts: dict[str, Any] = {
         "object_ids": objects, "colour_ids": colours, "door_state_ids": door_states,
         "num_actions": num_actions, "action_names": names,
     }
-    enc = [
-        "object type ids: " + ", ".join(f"{k}={v}" for k, v in objects.items()),
-        "colour ids: " + ", ".join(f"{k}={v}" for k, v in colours.items()),
-        "door state ids: " + ", ".join(f"{k}={v}" for k, v in door_states.items()),
-        "agent_dir ids: 0=right (+x), 1=down (+y), 2=left (-x), 3=up (-y); the cell in front is "
-        "agent_pos + [(1, 0), (0, 1), (-1, 0), (0, -1)][agent_dir]",
-    ]
-    action_desc = f"action: int64[N], one of {num_actions} actions:\n" + "\n".join(
-        f"  {i} = {n}: {_MINIGRID_ACTION_MEANINGS.get(n, n)}" for i, n in enumerate(names))
+    enc = []
+    if grid_vocab:
+        enc += ["object type ids: " + ", ".join(f"{k}={v}" for k, v in objects.items()),
+                "colour ids: " + ", ".join(f"{k}={v}" for k, v in colours.items()),
+                "door state ids: " + ", ".join(f"{k}={v}" for k, v in door_states.items())]
+    headings = _code_names(fields.get("agent_dir"))
+    steps = direction_vectors(fields.get("agent_dir"))
+    facts["dir_vectors"] = [list(v) for v in steps] if steps else None
+    if headings:
+        front = ("; the cell in front is agent_pos + [" + ", ".join(f"({dx}, {dy})" for dx, dy in steps)
+                 + "][agent_dir]") if steps else ""
+        enc.append("agent_dir ids: " + ", ".join(f"{c}={n}" for c, n in sorted(headings.items())) + front)
+    if len(entries) == num_actions:
+        action_desc = f"action: int64[N], one of {num_actions} actions:\n" + "\n".join(
+            f"  {i} = {e}" for i, e in enumerate(entries))
+    else:
+        action_desc = _space_desc(space)
 
-    grid = state.get("grid")
-    if grid is not None:
-        facts["grid_size"] = [int(grid.shape[2]), int(grid.shape[1])]  # (W, H)
+    grid = state.get(task.grid_key) if task.grid_key else None
+    if task.grid_size is not None:
+        facts["grid_size"] = [int(task.grid_size[0]), int(task.grid_size[1])]  # (W, H)
+    if grid is not None and objects:
         types = grid[..., 0]
-        facts["has_key"] = bool((types == objects["key"]).any())
-        facts["has_lava"] = bool((types == objects["lava"]).any())
-        facts["has_box"] = bool((types == objects["box"]).any())
-        facts["has_ball"] = bool((types == objects["ball"]).any())
+        for name in ("key", "lava", "box", "ball"):
+            facts[f"has_{name}"] = name in objects and bool((types == objects[name]).any())
     if "goal_pos" in state:
         facts["has_goal"] = bool((state["goal_pos"][:, 0] >= 0).any())
     if "door_state" in state:
         facts["has_door"] = bool((state["door_state"] >= 0).any())
-        facts["door_locked"] = bool((state["door_state"] == door_states["locked"]).any())
-    if "target" in state:
+        facts["door_locked"] = "locked" in door_states and bool((state["door_state"] == door_states["locked"]).any())
+    if "target" in state and "empty" in objects:
         facts["has_target"] = bool((state["target"][:, 0] != objects["empty"]).any())
     if "obstacle_pos" in state:
         facts["num_obstacles"] = int(state["obstacle_pos"].shape[1])
-
-    spec = getattr(env, "spec", None)
-    mode = getattr(spec, "success_mode", None)
-    if mode is None:
-        mode = "goal" if facts.get("has_goal", True) else "unknown"
-    facts["success_mode"] = mode
+    facts["success_mode"] = task.success_kind
 
     lines = []
     missions = _mission_texts(env)
@@ -278,18 +286,17 @@ def _minigrid_parts(env: Any, state: dict[str, torch.Tensor]) -> tuple[str, str,
             more = f" ... ({len(missions)} in all)" if len(missions) > len(shown) else ""
             lines.append("Missions (state['mission'] indexes them): "
                          + "; ".join(f"{i}=\"{m}\"" for i, m in enumerate(shown)) + more)
-    cond = _SUCCESS_BY_MODE.get(mode, "the mission is accomplished")
     max_steps = _max_steps(env)
     env_reward = "1 - 0.9 * step_count / max_steps" if max_steps else "positive"
-    lines.append(f"Success: the episode terminates with success (environment reward {env_reward}, otherwise 0) "
-                 f"when {cond}.")
+    lines.append(f"Success: {task.success_rule}. On success the environment reward is {env_reward}, otherwise 0.")
     if facts.get("has_lava"):
-        lines.append("Moving onto a lava cell (type 9) ends the episode without success.")
+        lines.append(f"Moving onto a lava cell (type {objects['lava']}) ends the episode without success.")
     if facts.get("num_obstacles"):
         lines.append(f"{facts['num_obstacles']} obstacles (blue balls) move randomly every step; moving forward into "
                      "an obstacle or a wall ends the episode with environment reward -1.")
     if facts.get("has_key") and facts.get("door_locked"):
-        lines.append("A locked door (door_state 2) opens with `toggle` only while carrying a key of the door's colour.")
+        lines.append(f"A locked door (door_state {door_states['locked']}) opens with `toggle` only while carrying a key "
+                     "of the door's colour.")
     lines.append("Reaching the time limit truncates the episode without success.")
     return "\n".join(enc), action_desc, "\n".join(lines), facts
 
@@ -434,7 +441,8 @@ def _mujoco_parts(env: Any, state: dict[str, torch.Tensor]) -> tuple[str, str, d
 def describe_env(env: Any, env_id: str) -> EnvContext:
     """Describe ``env`` (a :class:`~rlcore.env.BatchedEnv`) for a reward writer.
 
-    Calls ``env.reset(seed=0)`` (the env's state changes) and ``env.get_state()``.
+    Calls ``env.reset(seed=0)`` (the env's state changes), ``env.get_state()``, ``env.state_spec()`` and
+    ``env.task_info()``.
 
     Args:
         env: the batched env (MiniGrid engine, gymnasium adapter, any ``BatchedEnv``).
@@ -447,17 +455,16 @@ def describe_env(env: Any, env_id: str) -> EnvContext:
     state = env.get_state()
     if not isinstance(state, dict):
         raise TypeError(f"env.get_state() of {env_id!r} must return a dict of tensors, got {type(state).__name__}")
-    family = _family(env_id, state)
+    fields = dict(env.state_spec())
+    task = env.task_info()
+    family = _family(task)
     space = env.single_action_space
 
-    meanings: dict[str, str] = {}
     encodings, tables = "", ""
     facts: dict[str, Any] = {}
     if family == "minigrid":
-        meanings = dict(_MINIGRID_KEYS)
-        encodings, action_desc, success_desc, facts = _minigrid_parts(env, state)
+        encodings, action_desc, success_desc, facts = _minigrid_parts(env, state, task, fields)
     elif family == "mujoco":
-        meanings = dict(_MUJOCO_KEYS)
         tables, success_desc, facts = _mujoco_parts(env, state)
         action_desc = _space_desc(space)
         if isinstance(space, gym.spaces.Box):
@@ -477,14 +484,16 @@ def describe_env(env: Any, env_id: str) -> EnvContext:
     facts["family"] = family
 
     specs = []
-    for name, t in state.items():
-        shape: tuple[str | int, ...] = ("N", *[int(d) for d in t.shape[1:]])
-        specs.append(StateSpec(name, _dtype_name(t), shape, meanings.get(name, "")))
+    for name, t in state.items():  # in get_state() order; a key the spec lacks is described by its tensor
+        fld = fields.get(name)
+        dims = fld.shape if fld is not None else t.shape[1:]
+        dtype = str(fld.dtype).removeprefix("torch.") if fld is not None else _dtype_name(t)
+        specs.append(StateSpec(name, dtype, ("N", *[int(d) for d in dims]), fld.meaning if fld is not None else ""))
 
     text = _render_text(env_id, family, specs, encodings, tables, action_desc, success_desc, max_steps, facts)
     return EnvContext(env_id=env_id, family=family, state_specs=specs, action_desc=action_desc,
                       success_desc=success_desc, encodings=encodings, max_episode_steps=max_steps,
-                      signature=REWARD_SIGNATURE, text=text, facts=facts)
+                      signature=REWARD_SIGNATURE, text=text, facts=facts, task=task, fields=fields)
 
 
 def _render_text(env_id: str, family: str, specs: list[StateSpec], encodings: str, tables: str,

@@ -19,7 +19,6 @@ Both need the privileged state the learner records (``needs_state``); ``TaskMetr
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -45,24 +44,25 @@ class CodeReward(RewardModule):
         routing: ``RewardRouting.REPLACE`` / ``"replace"`` (the program's reward is the learner's
             reward) or ``RewardRouting.ADD`` / ``"add"`` (the learner adds it to the env's reward).
         check_outputs: check shape, dtype and finiteness of every call (one host sync per rollout).
-        mode: deprecated spelling of ``routing`` (same values), kept so saved run configs still load.
+
+    Raises:
+        ValueError: neither or both of ``code`` / ``code_path``; a routing other than replace / add.
     """
 
     needs_state = True
     name = "code_reward"
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, code_path: Optional[str] = None,
-                 code: Optional[str] = None, routing: RoutingLike = RewardRouting.REPLACE, check_outputs: bool = True,
-                 mode: Optional[str] = None) -> None:
+                 code: Optional[str] = None, routing: RoutingLike = RewardRouting.REPLACE,
+                 check_outputs: bool = True) -> None:
         super().__init__()
         if (code is None) == (code_path is None):
             raise ValueError("CodeReward needs exactly one of code= or code_path=")
-        allowed = (RewardRouting.REPLACE, RewardRouting.ADD)
-        if mode is not None:
-            warnings.warn("CodeReward(mode=...) is deprecated; pass routing= (same values)", DeprecationWarning,
-                          stacklevel=2)
-            routing = parse_routing(mode, allowed, name="CodeReward mode")
-        self.routing = parse_routing(routing, allowed, name="CodeReward routing")
+        try:
+            self.routing = parse_routing(routing, (RewardRouting.REPLACE, RewardRouting.ADD), name="CodeReward routing")
+        except ValueError as err:
+            raise ValueError(f"{err} (the routing mode of the program's reward: 'replace' uses it in place of the "
+                             "env's reward, 'add' adds it to the env's reward)") from None
         self.code = Path(code_path).read_text() if code_path is not None else str(code)
         self.fn = compile_reward(self.code, None, validate=False, check_outputs=check_outputs)
         self._components: dict[str, torch.Tensor] = {}

@@ -52,6 +52,16 @@ _MINIGRID_PREFIXES = ("MiniGrid-", "BabyAI-")
 _PLUGINS = ("minigrid",)
 #: Farama MiniGrid's ``agent_dir`` codes (``DIR_TO_VEC``)
 _MINIGRID_DIRECTIONS = {0: "right (+x)", 1: "down (+y)", 2: "left (-x)", 3: "up (-y)"}
+#: what each Farama MiniGrid action (``minigrid.core.actions.Actions``) does
+_MINIGRID_ACTIONS = {
+    "left": "turn left (counter-clockwise)",
+    "right": "turn right (clockwise)",
+    "forward": "move one cell in the facing direction (blocked by walls, closed doors and objects)",
+    "pickup": "pick up the object in front (keys, balls, boxes) if the hand is empty",
+    "drop": "drop the carried object onto the empty cell in front",
+    "toggle": "open/close the door in front (a locked door needs a carried key of its colour), open a box",
+    "done": "no-op",
+}
 
 Wrapper = Callable[[gym.Env], gym.Env]
 
@@ -79,6 +89,13 @@ def _minigrid_vocabulary() -> SymbolicGrid:
     blocking = tuple(OBJECT_TO_IDX[k] for k in ("wall", "door", "key", "ball", "box"))
     return SymbolicGrid(objects=names(OBJECT_TO_IDX), colors=names(COLOR_TO_IDX), states=names(STATE_TO_IDX),
                         wall=OBJECT_TO_IDX["wall"], blocking=blocking, open_state=STATE_TO_IDX["open"])
+
+
+def _minigrid_action_meanings(num_actions: int) -> tuple[str, ...]:
+    """``"name: meaning"`` of Farama MiniGrid's first ``num_actions`` actions, in code order."""
+    from minigrid.core.actions import Actions
+
+    return tuple(f"{a.name}: {_MINIGRID_ACTIONS.get(a.name, a.name)}" for a in Actions)[:num_actions]
 
 
 def _entry_point_family(env_id: str) -> str:
@@ -352,7 +369,7 @@ class GymnasiumBatchedEnv(BatchedEnv):
     def state_spec(self) -> dict[str, StateField]:
         """The keys of :meth:`get_state`: MiniGrid ``agent_pos``/``agent_dir``, MuJoCo ``qpos``/``qvel``, else none."""
         if self._minigrid:
-            return {"agent_pos": StateField(torch.int64, (2,), "(x, y) cell of the agent; x = column, y = row (down)"),
+            return {"agent_pos": StateField(torch.int64, (2,), "(x, y) grid cell of the agent; x = column, y = row (down)"),
                     "agent_dir": StateField(torch.int64, (), "heading: 0 right (+x), 1 down (+y), 2 left, 3 up",
                                                      {"direction": _MINIGRID_DIRECTIONS})}
         if self._mujoco:
@@ -369,6 +386,7 @@ class GymnasiumBatchedEnv(BatchedEnv):
                             success_rule="the episode terminates with reward > 0 (Farama MiniGrid rewards only "
                                          f"completing the mission), unless the env reports success itself: {reported}",
                             grid=_minigrid_vocabulary(), grid_size=self._grid_size, grid_key=None,
+                            action_meanings=_minigrid_action_meanings(int(getattr(self.single_action_space, "n", 0))),
                             notes="get_state() has agent_pos and agent_dir only (no grid)")
         family = "mujoco" if self._mujoco else (_entry_point_family(self.env_id) if self.env_id else "other")
         return TaskInfo(family=family, has_success=False,

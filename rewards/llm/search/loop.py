@@ -115,9 +115,9 @@ class RewardSearch:
         return base
 
     @staticmethod
-    def code_reward(name: str, code_path: Path, mode: str) -> dict:
+    def code_reward(name: str, code_path: Path, routing: str) -> dict:
         return {"name": name, "module": {"_target_": "rewards.llm.reward_module.CodeReward",
-                                         "code_path": str(Path(code_path).resolve()), "routing": mode}}
+                                         "code_path": str(Path(code_path).resolve()), "routing": routing}}
 
     # ------------------------------------------------------------------------------ candidates
     def _validate(self, reply: Any, cand: Candidate) -> Candidate:
@@ -192,7 +192,7 @@ class RewardSearch:
                 results[k] = self._finish(cand, None)
                 self.log(f"  candidate {k}: failed at {cand.stage}: {cand.error_line()}")
                 continue
-            cfg = self.train_config(self.code_reward(cand.name, cand_dir / "code.py", str(self.search.reward_mode)),
+            cfg = self.train_config(self.code_reward(cand.name, cand_dir / "code.py", str(self.search.reward_routing)),
                                     int(self.cfg.seed), cand.name)
             jobs.append((k, cand, cfg))
 
@@ -297,7 +297,7 @@ class RewardSearch:
         arms: dict[str, dict] = {}
         if best is not None:
             code_path = self.run_dir / "best_reward.py"
-            arms["best"] = self.code_reward("best", code_path, str(self.search.reward_mode))
+            arms["best"] = self.code_reward("best", code_path, str(self.search.reward_routing))
         if bool(self.search.baselines):
             arms["env_reward"] = {"name": "env_reward"}
             if self.metric == "success":

@@ -5,6 +5,12 @@ Distances are normalised by W + H; "progress" terms are potential-based shaping
 states (``next_state.step_count <= state.step_count``). Helper sources use :class:`string.Template`
 placeholders (``$norm`` = W + H, ``$key``, ``$lava``, ... ids from the context) filled by
 :func:`minigrid_env`.
+
+Everything env-specific is read once, when a program is rendered, from what the env says about itself
+(kept on the :class:`~rewards.llm.context.EnvContext`): object and door-state ids from
+``task_info().grid``, the grid size from ``task_info().grid_size``, the success rule from
+``task_info().success_kind``, the step of each heading from ``state_spec()["agent_dir"].codes``, the
+action ids from ``task_info().action_meanings``. The generated code holds them as literals.
 """
 
 from __future__ import annotations
@@ -12,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from rewards.llm.context import EnvContext
+from rewards.llm.context import EnvContext, direction_vectors
 from rewards.llm.search.offline.terms import TermDef
 
-# Helper sources use string.Template: $norm (W + H), $key, $lava, ... (ids from the context).
+# Helper sources use string.Template: $norm (W + H), $key, $lava, ... (ids from the context), $dir_steps (the
+# (dx, dy) of each agent_dir code).
 MG_HELPERS: dict[str, tuple[tuple[str, ...], str]] = {
     # name: (helpers it needs, source)
     "_metric": ((), '''
@@ -33,7 +40,7 @@ def _dist(a, b):
 def _front_cell(state):
     """The cell in front of the agent: (x, y) int64[N, 2] and its (type, colour, state) int64[N, 3]."""
     pos = state["agent_pos"]
-    step = torch.tensor([[1, 0], [0, 1], [-1, 0], [0, -1]], dtype=pos.dtype, device=pos.device)
+    step = torch.tensor($dir_steps, dtype=pos.dtype, device=pos.device)
     front = pos + step[state["agent_dir"]]
     grid = state["grid"]
     x = front[:, 0].clamp(0, grid.shape[2] - 1)
@@ -165,7 +172,7 @@ def _progress(phi: str) -> Callable[[dict[str, Any]], list[str]]:
 def minigrid_terms(ctx: EnvContext) -> list[TermDef]:
     keys = set(ctx.state_keys)
     f = ctx.facts
-    has_grid = "grid" in keys and "agent_dir" in keys
+    has_grid = "grid" in keys and "agent_dir" in keys and direction_vectors(ctx.fields.get("agent_dir")) is not None
     has_goal = "goal_pos" in keys and bool(f.get("has_goal"))
     has_door = {"door_pos", "door_state"} <= keys and bool(f.get("has_door"))
     has_key = has_grid and bool(f.get("has_key")) and "carrying" in keys
@@ -199,7 +206,7 @@ def minigrid_terms(ctx: EnvContext) -> list[TermDef]:
         lines.append("t_key_pickup = t_key_pickup.float()")
         terms.append(TermDef("key_pickup", 0.3, "1 when picking up a key the door still needs",
                              lambda env, _l=lines: list(_l), ("_front_cell",)))
-    if has_door and has_grid and "carrying" in keys and ctx.facts.get("success_mode") != "unlock":
+    if has_door and has_grid and "carrying" in keys and ctx.task.success_kind != "unlock":
         terms.append(TermDef("door_open", 0.3, "1 when opening the door of interest",
                              lambda env: ["t_door_open = _opens_door(state, action).float()"], ("_opens_door",)))
     if has_goal:
@@ -229,11 +236,19 @@ def minigrid_terms(ctx: EnvContext) -> list[TermDef]:
 
 
 def minigrid_env(ctx: EnvContext, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The substitution values of a MiniGrid program: ids, sizes and options as source literals.
+
+    An id the env does not define (no such object, door state or action) is ``-1``, which never matches.
+    """
     f = ctx.facts
-    ids = dict(f.get("object_ids") or {})
-    ds = dict(f.get("door_state_ids") or {"open": 0, "closed": 1, "locked": 2})
-    names = list(f.get("action_names") or ["left", "right", "forward", "pickup", "drop", "toggle", "done"])
-    w, h = (f.get("grid_size") or [1, 1])
+    task = ctx.task
+    grid = task.grid
+    ids = {name: i for i, name in enumerate(grid.objects)} if grid is not None else {}
+    ds = {name: i for i, name in enumerate(grid.states)} if grid is not None else {}
+    open_state = grid.open_state if grid is not None else -1
+    names = list(f.get("action_names") or [])
+    w, h = task.grid_size or (1, 1)
+    steps = direction_vectors(ctx.fields.get("agent_dir")) or []
     keys = set(ctx.state_keys)
     metric = options.get("metric", "l1")
     env: dict[str, Any] = {
@@ -241,13 +256,14 @@ def minigrid_env(ctx: EnvContext, options: Mapping[str, Any]) -> dict[str, Any]:
         "gamma": repr(float(options.get("gamma", 0.99))),
         "metric_name": "Manhattan" if metric == "l1" else "Euclidean",
         "metric_expr": "dx.abs() + dy.abs()" if metric == "l1" else "torch.sqrt(dx * dx + dy * dy)",
-        "open": ds["open"], "closed": ds["closed"], "locked": ds["locked"],
-        "success_mode": f.get("success_mode", "goal"),
+        "open": open_state, "closed": ds.get("closed", -1), "locked": ds.get("locked", -1),
+        "dir_steps": "[" + ", ".join(f"[{dx}, {dy}]" for dx, dy in steps) + "]",
+        "success_mode": task.success_kind,
         "has_step_count": "step_count" in keys,
         "has_goal_key": "goal_pos" in keys and "grid" in keys,
         "has_target_key": "target" in keys and "grid" in keys and "carrying" in keys,
         "has_door_keys": {"door_pos", "door_state", "grid", "carrying"} <= keys,
-        "door_not_open": " & (state[\"door_state\"] != %d)" % ds["open"] if "door_state" in keys else "",
+        "door_not_open": " & (state[\"door_state\"] != %d)" % open_state if "door_state" in keys else "",
         "final_phi": "_phi_goal" if (f.get("has_goal") and "goal_pos" in keys) else "_phi_target",
         "final_name": "goal" if (f.get("has_goal") and "goal_pos" in keys) else "target",
     }
