@@ -96,7 +96,7 @@ def test_bridges_parse_their_mode():
     assert RewardModuleVecEnvWrapper(venv, PositionReward(RewardRouting.REPLACE)).mode is RewardRouting.REPLACE
 
 
-def test_code_reward_routing_and_deprecated_mode():
+def test_code_reward_routing():
     import envs.minigrid as mg
     from rewards.llm.reward_module import CodeReward
 
@@ -105,8 +105,8 @@ def test_code_reward_routing_and_deprecated_mode():
     spaces = (env.single_observation_space, env.single_action_space)
     assert CodeReward(*spaces, code=code).routing is RewardRouting.REPLACE
     assert CodeReward(*spaces, code=code, routing=RewardRouting.ADD).routing is RewardRouting.ADD
-    with pytest.warns(DeprecationWarning, match="routing="):
-        assert CodeReward(*spaces, code=code, mode="add").routing is RewardRouting.ADD
+    with pytest.raises(TypeError, match="mode"):
+        CodeReward(*spaces, code=code, mode="add")  # one way to say it: routing=
     with pytest.raises(ValueError, match=r"CodeReward routing must be one of 'replace', 'add'; got 'intrinsic'"):
         CodeReward(*spaces, code=code, routing="intrinsic")
 
