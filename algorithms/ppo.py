@@ -40,7 +40,7 @@ from rlcore.learner import Learner, NonFiniteLossError
 from rlcore.reward import RewardModule, RewardRouting, check_finite, route_reward, routing_of
 from rlcore.rollout import RolloutStorage, compute_gae, module_needs_state, select_state, step_next_state
 from rlcore.spaces import space_from_dict, space_to_dict
-from rlcore.tensors import Obs, obs_index, obs_map
+from rlcore.tensors import Obs, flatten_leading, obs_flatten_leading, obs_index, obs_map
 
 CHECKPOINT_FORMAT = "rlreward.ppo/1"
 
@@ -204,7 +204,7 @@ class PPO(Learner):
     def _values_of(self, obs: Obs, chunk: int = 16384) -> torch.Tensor:
         """Values float32[T, N, S] of a ``[T, N]`` observation batch, evaluated in chunks."""
         T, N = self.storage.n_steps, self.env.num_envs
-        flat = obs_map(lambda x: x.reshape(T * N, *x.shape[2:]), obs)
+        flat = obs_flatten_leading(obs, 2)
         out = torch.cat([self.policy.value(obs_index(flat, slice(i, i + chunk))) for i in range(0, T * N, chunk)])
         return out.reshape(T, N, self.num_value_streams)
 
@@ -244,10 +244,9 @@ class PPO(Learner):
         cfg, s, policy = self.config, self.storage, self.policy
         T, N = s.n_steps, self.env.num_envs
         B = T * N
-        flat = lambda x: x.reshape(B, *x.shape[2:])  # noqa: E731
-        obs = obs_map(flat, s.obs)
-        actions, old_log_probs = flat(s.actions), flat(s.log_probs)
-        old_values, adv_all, ret_all = flat(s.values), flat(advantages), flat(returns)
+        obs = obs_flatten_leading(s.obs, 2)
+        actions, old_log_probs = flatten_leading(s.actions, 2), flatten_leading(s.log_probs, 2)
+        old_values, adv_all, ret_all = flatten_leading(s.values, 2), flatten_leading(advantages, 2), flatten_leading(returns, 2)
         mb_size = max(1, B // cfg.n_minibatches)
         sums = torch.zeros(6, device=self.device)  # pg, vf, entropy, approx_kl, clipfrac, count
         for _epoch in range(cfg.n_epochs):

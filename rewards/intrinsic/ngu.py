@@ -29,6 +29,7 @@ import torch
 from rewards.intrinsic.base import IntrinsicBonus
 from rewards.intrinsic.embedding import InverseDynamicsEmbedding
 from rlcore.batch import TransitionBatch
+from rlcore.tensors import obs_flatten_leading
 
 
 class NGUEpisodic(IntrinsicBonus):
@@ -79,7 +80,7 @@ class NGUEpisodic(IntrinsicBonus):
     @torch.no_grad()
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
         T, N = batch.reward.shape
-        phi = self.embedding(self.flat(batch.next_obs)).float().reshape(T, N, -1)
+        phi = self.embedding(obs_flatten_leading(batch.next_obs, 2)).float().reshape(T, N, -1)
         self._ensure_memory(N, phi.shape[-1], phi.device)
         slots = torch.arange(self.capacity, device=phi.device)
         rows = torch.arange(N, device=phi.device)
