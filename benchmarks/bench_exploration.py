@@ -13,7 +13,7 @@ bootstrap 95% CI, and writes learning-curve plots.
     python benchmarks/bench_exploration.py report --name pilot
 
 ``sb3`` trains SB3's PPO on the library's batched MiniGrid (``SB3VecEnv``, ``--num-envs``) with the
-same network (``minigrid_policy_kwargs(encoder=...)``), the same PPO shape (n_steps 128, 8 minibatches,
+same network (``grid_policy_kwargs(encoder=...)``), the same PPO shape (n_steps 128, 8 minibatches,
 4 epochs, lr 5e-4, entropy 0.01) and the bonus built from the same ``configs/reward/<name>.yaml``,
 applied through ``RewardModuleCallback`` (own intrinsic critic, advantages 2:1 as native PPO); its
 runs appear in the report as ``sb3:<reward>``. With ``--with-native`` each SB3 run is followed by
@@ -61,7 +61,7 @@ def run_sb3(args: argparse.Namespace) -> None:
 
     import envs.minigrid as mg
     from rlcore.adapters.sb3 import SB3VecEnv
-    from rlcore.adapters.sb3_policies import minigrid_policy_kwargs
+    from rlcore.adapters.sb3_policies import grid_policy_kwargs
     from rlcore.adapters.sb3_rewards import RewardModuleCallback
     from rlcore.evaluation import evaluate_policy
 
@@ -75,7 +75,7 @@ def run_sb3(args: argparse.Namespace) -> None:
                 venv = SB3VecEnv(env)
                 model = SB3PPO("MultiInputPolicy", venv, n_steps=128, batch_size=args.num_envs * 128 // 8, n_epochs=4,
                                learning_rate=5e-4, ent_coef=0.01, clip_range_vf=0.2, seed=seed, device="cpu",
-                               policy_kwargs=minigrid_policy_kwargs(encoder=args.encoder))
+                               policy_kwargs=grid_policy_kwargs(encoder=args.encoder))
                 callbacks = []
                 if reward != "none":
                     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
