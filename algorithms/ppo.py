@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from algorithms.policies import ActorCritic
+from algorithms.policies import ActorCritic, learner_args_from_config
 from rlcore.callbacks import CallbackLike, as_callback
 from rlcore.checkpoint import CheckpointError, load_checkpoint
 from rlcore.env import BatchedEnv
@@ -153,22 +153,8 @@ class PPO(Learner):
 
         Unknown keys raise ``ValueError`` naming ``algo.params.<key>`` / ``algo.policy.<key>``.
         """
-        import inspect
-
-        params = dict(algo_cfg.get("params") or {})
-        known = {f.name for f in dataclasses.fields(PPOConfig)}
-        for key in params:
-            if key not in known:
-                raise ValueError(f"algo.params.{key} is not a PPO hyperparameter; known: {', '.join(sorted(known))}")
-        policy_kwargs = dict(algo_cfg.get("policy") or {})
-        allowed = set(inspect.signature(ActorCritic.__init__).parameters) - {"self", "observation_space", "action_space",
-                                                                          "num_value_streams"}
-        for key in policy_kwargs:
-            if key not in allowed:
-                raise ValueError(f"algo.policy.{key} is not a policy option; known: {', '.join(sorted(allowed))}")
-        if "hidden_sizes" in policy_kwargs:
-            policy_kwargs["hidden_sizes"] = list(policy_kwargs["hidden_sizes"])
-        return cls(env, config=PPOConfig(**params), policy_kwargs=policy_kwargs, reward_module=reward_module, seed=seed)
+        config, policy_kwargs = learner_args_from_config(algo_cfg, PPOConfig, "PPO")
+        return cls(env, config=config, policy_kwargs=policy_kwargs, reward_module=reward_module, seed=seed)
 
     # ------------------------------------------------------------------------------- rollouts
     def _collect_rollout(self, callback) -> bool:
