@@ -16,8 +16,9 @@ multiplier) is the global x episodic product of rewards.intrinsic.combine with R
 
 Deviations, stated: the reached state itself counts as one neighbour at distance 0 (kernel 1), so
 ``s = sqrt(1 + sum_k K) + c`` and a state unlike anything in memory scores about 1 rather than
-``1 / c`` (an empty memory at the start of an episode would otherwise give 1000); when a memory is full (``capacity`` states in one episode) the oldest entries are
-overwritten (the paper's memory is sized to hold a whole episode); while a memory holds fewer than
+``1 / c`` (an empty memory at the start of an episode would otherwise give 1000); when a memory is
+full (``capacity`` states in one episode) the oldest entries are overwritten (the paper's memory is
+sized to hold a whole episode); while a memory holds fewer than
 ``k`` states, the missing neighbours count as infinitely far (contributing 0 to the kernel sum).
 """
 
