@@ -21,6 +21,7 @@ demo: setup
 	$(PY) -m rlcore.train experiment=demo
 
 test: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 test-slow: setup

@@ -18,7 +18,6 @@ dataset are ignored. Deviation from the paper: no data augmentation.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from algorithms.policies import ActorCritic
+from algorithms.policies import ActorCritic, learner_args_from_config
 from rlcore.callbacks import CallbackLike, as_callback
 from rlcore.checkpoint import CheckpointError, load_checkpoint
 from rlcore.data import TrajectoryDataset, UniformSampler, check_dataset_spaces
@@ -98,20 +97,8 @@ class BC(Learner):
         """Build from the ``algo`` config group (``params`` -> :class:`BCConfig`, ``policy`` -> policy kwargs)."""
         if reward_module is not None:
             raise ValueError("algo=bc learns from the dataset's actions only and takes no reward module: use reward=none")
-        params = dict(algo_cfg.get("params") or {})
-        known = {f.name for f in dataclasses.fields(BCConfig)}
-        for key in params:
-            if key not in known:
-                raise ValueError(f"algo.params.{key} is not a BC hyperparameter; known: {', '.join(sorted(known))}")
-        policy_kwargs = dict(algo_cfg.get("policy") or {})
-        allowed = set(inspect.signature(ActorCritic.__init__).parameters) - {"self", "observation_space", "action_space",
-                                                                          "num_value_streams"}
-        for key in policy_kwargs:
-            if key not in allowed:
-                raise ValueError(f"algo.policy.{key} is not a policy option; known: {', '.join(sorted(allowed))}")
-        if "hidden_sizes" in policy_kwargs:
-            policy_kwargs["hidden_sizes"] = list(policy_kwargs["hidden_sizes"])
-        return cls(env, config=BCConfig(**params), policy_kwargs=policy_kwargs, seed=seed)
+        config, policy_kwargs = learner_args_from_config(algo_cfg, BCConfig, "BC")
+        return cls(env, config=config, policy_kwargs=policy_kwargs, seed=seed)
 
     # ---------------------------------------------------------------------------------- fit
     def loss(self, obs: Obs, actions: torch.Tensor) -> dict[str, torch.Tensor]:

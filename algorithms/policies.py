@@ -16,8 +16,10 @@ used), each trained against its own returns.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import gymnasium as gym
 import torch
@@ -167,3 +169,25 @@ class ActorCritic(nn.Module):
         if self.discrete:
             return actions
         return torch.maximum(torch.minimum(actions, self.action_high), self.action_low)
+
+
+def learner_args_from_config(algo_cfg: Mapping[str, Any], config_cls: type, learner: str) -> tuple[Any, dict[str, Any]]:
+    """``(config_cls(**algo.params), policy kwargs of ActorCritic)`` from an ``algo`` config group.
+
+    Unknown keys raise ``ValueError`` naming ``algo.params.<key>`` (not a ``learner`` hyperparameter)
+    or ``algo.policy.<key>`` (not a policy option), with the known keys.
+    """
+    params = dict(algo_cfg.get("params") or {})
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    for key in params:
+        if key not in known:
+            raise ValueError(f"algo.params.{key} is not a {learner} hyperparameter; known: {', '.join(sorted(known))}")
+    policy_kwargs = dict(algo_cfg.get("policy") or {})
+    allowed = set(inspect.signature(ActorCritic.__init__).parameters) - {"self", "observation_space", "action_space",
+                                                                      "num_value_streams"}
+    for key in policy_kwargs:
+        if key not in allowed:
+            raise ValueError(f"algo.policy.{key} is not a policy option; known: {', '.join(sorted(allowed))}")
+    if "hidden_sizes" in policy_kwargs:
+        policy_kwargs["hidden_sizes"] = list(policy_kwargs["hidden_sizes"])
+    return config_cls(**params), policy_kwargs

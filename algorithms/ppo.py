@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from algorithms.policies import ActorCritic
+from algorithms.policies import ActorCritic, learner_args_from_config
 from rlcore.callbacks import CallbackLike, as_callback
 from rlcore.checkpoint import CheckpointError, load_checkpoint
 from rlcore.env import BatchedEnv
@@ -40,7 +40,7 @@ from rlcore.learner import Learner, NonFiniteLossError
 from rlcore.reward import RewardModule, RewardRouting, check_finite, route_reward, routing_of
 from rlcore.rollout import RolloutStorage, compute_gae, module_needs_state, select_state, step_next_state
 from rlcore.spaces import same_space, space_from_dict, space_to_dict
-from rlcore.tensors import Obs, obs_index, obs_map
+from rlcore.tensors import Obs, flatten_leading, obs_flatten_leading, obs_index, obs_map
 
 CHECKPOINT_FORMAT = "rlreward.ppo/1"
 
@@ -153,22 +153,8 @@ class PPO(Learner):
 
         Unknown keys raise ``ValueError`` naming ``algo.params.<key>`` / ``algo.policy.<key>``.
         """
-        import inspect
-
-        params = dict(algo_cfg.get("params") or {})
-        known = {f.name for f in dataclasses.fields(PPOConfig)}
-        for key in params:
-            if key not in known:
-                raise ValueError(f"algo.params.{key} is not a PPO hyperparameter; known: {', '.join(sorted(known))}")
-        policy_kwargs = dict(algo_cfg.get("policy") or {})
-        allowed = set(inspect.signature(ActorCritic.__init__).parameters) - {"self", "observation_space", "action_space",
-                                                                          "num_value_streams"}
-        for key in policy_kwargs:
-            if key not in allowed:
-                raise ValueError(f"algo.policy.{key} is not a policy option; known: {', '.join(sorted(allowed))}")
-        if "hidden_sizes" in policy_kwargs:
-            policy_kwargs["hidden_sizes"] = list(policy_kwargs["hidden_sizes"])
-        return cls(env, config=PPOConfig(**params), policy_kwargs=policy_kwargs, reward_module=reward_module, seed=seed)
+        config, policy_kwargs = learner_args_from_config(algo_cfg, PPOConfig, "PPO")
+        return cls(env, config=config, policy_kwargs=policy_kwargs, reward_module=reward_module, seed=seed)
 
     # ------------------------------------------------------------------------------- rollouts
     def _collect_rollout(self, callback) -> bool:
@@ -204,7 +190,7 @@ class PPO(Learner):
     def _values_of(self, obs: Obs, chunk: int = 16384) -> torch.Tensor:
         """Values float32[T, N, S] of a ``[T, N]`` observation batch, evaluated in chunks."""
         T, N = self.storage.n_steps, self.env.num_envs
-        flat = obs_map(lambda x: x.reshape(T * N, *x.shape[2:]), obs)
+        flat = obs_flatten_leading(obs, 2)
         out = torch.cat([self.policy.value(obs_index(flat, slice(i, i + chunk))) for i in range(0, T * N, chunk)])
         return out.reshape(T, N, self.num_value_streams)
 
@@ -244,10 +230,9 @@ class PPO(Learner):
         cfg, s, policy = self.config, self.storage, self.policy
         T, N = s.n_steps, self.env.num_envs
         B = T * N
-        flat = lambda x: x.reshape(B, *x.shape[2:])  # noqa: E731
-        obs = obs_map(flat, s.obs)
-        actions, old_log_probs = flat(s.actions), flat(s.log_probs)
-        old_values, adv_all, ret_all = flat(s.values), flat(advantages), flat(returns)
+        obs = obs_flatten_leading(s.obs, 2)
+        actions, old_log_probs = flatten_leading(s.actions, 2), flatten_leading(s.log_probs, 2)
+        old_values, adv_all, ret_all = flatten_leading(s.values, 2), flatten_leading(advantages, 2), flatten_leading(returns, 2)
         mb_size = max(1, B // cfg.n_minibatches)
         sums = torch.zeros(6, device=self.device)  # pg, vf, entropy, approx_kl, clipfrac, count
         for _epoch in range(cfg.n_epochs):

@@ -13,7 +13,7 @@ bootstrap 95% CI, and writes learning-curve plots.
     python benchmarks/bench_exploration.py report --name pilot
 
 ``sb3`` trains SB3's PPO on the library's batched MiniGrid (``SB3VecEnv``, ``--num-envs``) with the
-same network (``minigrid_policy_kwargs(encoder=...)``), the same PPO shape (n_steps 128, 8 minibatches,
+same network (``grid_policy_kwargs(encoder=...)``), the same PPO shape (n_steps 128, 8 minibatches,
 4 epochs, lr 5e-4, entropy 0.01) and the bonus built from the same ``configs/reward/<name>.yaml``,
 applied through ``RewardModuleCallback`` (own intrinsic critic, advantages 2:1 as native PPO); its
 runs appear in the report as ``sb3:<reward>``. With ``--with-native`` each SB3 run is followed by
@@ -61,9 +61,31 @@ def run_sb3(args: argparse.Namespace) -> None:
 
     import envs.minigrid as mg
     from rlcore.adapters.sb3 import SB3VecEnv
-    from rlcore.adapters.sb3_policies import minigrid_policy_kwargs
+    from rlcore.adapters.sb3_policies import grid_policy_kwargs
     from rlcore.adapters.sb3_rewards import RewardModuleCallback
     from rlcore.evaluation import evaluate_policy
+
+    def sb3_actions(model):
+        """The SB3 model's actions as an action function of torch dict observations."""
+        return lambda o: torch.as_tensor(model.predict({k: v.numpy() for k, v in o.items()})[0])
+
+    class Evaluate(BaseCallback):
+        """Evaluates every ``eval_every`` frames into ``rows``; ``seconds`` is the time spent evaluating."""
+
+        def __init__(self, eval_env, eval_seed: int, rows: list[dict]):
+            super().__init__()
+            self.eval_env, self.eval_seed, self.rows = eval_env, eval_seed, rows
+            self.next, self.seconds = args.eval_every, 0.0
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= self.next:
+                self.next += args.eval_every
+                t0 = time.perf_counter()
+                res = evaluate_policy(sb3_actions(self.model), self.eval_env, seed=self.eval_seed)
+                self.seconds += time.perf_counter() - t0
+                self.rows.append({"time/timesteps": self.num_timesteps, "eval/success_rate": res["success_rate"],
+                                  "eval/return_mean": res["return_mean"]})
+            return True
 
     torch.set_num_threads(1)
     for task in args.tasks:
@@ -75,7 +97,7 @@ def run_sb3(args: argparse.Namespace) -> None:
                 venv = SB3VecEnv(env)
                 model = SB3PPO("MultiInputPolicy", venv, n_steps=128, batch_size=args.num_envs * 128 // 8, n_epochs=4,
                                learning_rate=5e-4, ent_coef=0.01, clip_range_vf=0.2, seed=seed, device="cpu",
-                               policy_kwargs=minigrid_policy_kwargs(encoder=args.encoder))
+                               policy_kwargs=grid_policy_kwargs(encoder=args.encoder))
                 callbacks = []
                 if reward != "none":
                     cfg = compose_config("train", [f"reward={reward}"])
@@ -84,29 +106,11 @@ def run_sb3(args: argparse.Namespace) -> None:
                     callbacks.append(RewardModuleCallback(module, ext_coef=2.0, int_coef=1.0))
                 eval_env = mg.make(task, num_envs=64, seed=seed + 10_000)
                 rows: list[dict] = []
-
-                class Evaluate(BaseCallback):
-                    def __init__(self):
-                        super().__init__()
-                        self.next, self.seconds = args.eval_every, 0.0
-
-                    def _on_step(self) -> bool:
-                        if self.num_timesteps >= self.next:
-                            self.next += args.eval_every
-                            t0 = time.perf_counter()
-                            res = evaluate_policy(lambda o: torch.as_tensor(self.model.predict(
-                                {k: v.numpy() for k, v in o.items()})[0]), eval_env, seed=seed + 10_000)
-                            self.seconds += time.perf_counter() - t0
-                            rows.append({"time/timesteps": self.num_timesteps, "eval/success_rate": res["success_rate"],
-                                         "eval/return_mean": res["return_mean"]})
-                        return True
-
-                evaluator = Evaluate()
+                evaluator = Evaluate(eval_env, seed + 10_000, rows)
                 t0 = time.perf_counter()
                 model.learn(args.frames, callback=callbacks + [evaluator])
                 wall = time.perf_counter() - t0 - evaluator.seconds
-                final = evaluate_policy(lambda o: torch.as_tensor(model.predict({k: v.numpy() for k, v in o.items()})[0]),
-                                        eval_env, seed=seed + 10_000)
+                final = evaluate_policy(sb3_actions(model), eval_env, seed=seed + 10_000)
                 rows.append({"time/timesteps": model.num_timesteps, "eval/success_rate": final["success_rate"],
                              "eval/return_mean": final["return_mean"]})
                 with open(out / "progress.csv", "w", newline="") as f:
@@ -192,7 +196,8 @@ def report(args: argparse.Namespace) -> None:
     tasks = sorted({r["env_id"] for r in runs})
     rewards = sorted({r["reward"] for r in runs}, key=lambda k: (k != "none", k))
     print(f"## {' + '.join(names)}: final evaluation success (64 episodes)\n")
-    print("| task | reward | frames | seeds | success per seed | mean | frames to 0.9 (per seed) | wall time (s, mean) | fps (mean) |")
+    print("| task | reward | frames | seeds | success per seed | mean | frames to 0.9 (per seed) "
+          "| wall time (s, mean) | fps (mean) |")
     print("|---|---|---:|---:|---|---:|---|---:|---:|")
     for task in tasks:
         for reward in rewards:
@@ -201,7 +206,8 @@ def report(args: argparse.Namespace) -> None:
                 continue
             succ = [r["eval_success_rate"] for r in rs]
             reach = ", ".join(f"{r['frames_to_0.9']:,}" if r["frames_to_0.9"] else "—" for r in rs)
-            print(f"| {task} | {reward} | {rs[0]['total_timesteps']:,} | {len(rs)} | {', '.join(f'{x:.2f}' for x in succ)} | {np.mean(succ):.2f} | "
+            per_seed = ", ".join(f"{x:.2f}" for x in succ)
+            print(f"| {task} | {reward} | {rs[0]['total_timesteps']:,} | {len(rs)} | {per_seed} | {np.mean(succ):.2f} | "
                   f"{reach} | {np.mean([r['wall_time_s'] for r in rs]):.0f} | {np.mean([r['fps'] for r in rs]):,.0f} |")
     print("\n## aggregate over tasks x seeds: IQM of final success, stratified bootstrap 95% CI\n")
     print("| reward | runs | IQM | 95% CI |")

@@ -151,7 +151,8 @@ def report() -> None:
         path = RESULTS / name
         if path.exists():
             rows += json.loads(path.read_text())
-    print("| task | trainer | budget (frames) | seed | eval success | eval return | frames to threshold | wall time (s) | frames/s |")
+    print("| task | trainer | budget (frames) | seed | eval success | eval return | frames to threshold "
+          "| wall time (s) | frames/s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: (r["task"], r["trainer"], r["seed"])):
         reach = f"{r['frames_to_threshold']:,} (>= {r['threshold']})" if r["frames_to_threshold"] else "—"

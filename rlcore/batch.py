@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Optional
 
 import torch
 
-from rlcore.tensors import Obs, obs_map
+from rlcore.tensors import Obs, flatten_leading
 
 
 @dataclass
@@ -54,7 +54,7 @@ class TransitionBatch:
     def flatten(self) -> "TransitionBatch":
         """Merge the ``[T, N]`` leading dims into one ``[T * N]`` dim."""
         lead = len(self.reward.shape)
-        return self.map(lambda x: x.reshape(-1, *x.shape[lead:]))
+        return self.map(lambda x: flatten_leading(x, lead))
 
     def map(self, fn) -> "TransitionBatch":
         """Apply ``fn`` to every tensor (observations and states included)."""

@@ -34,10 +34,6 @@ def is_grid_space(space: gym.Space) -> bool:
     return isinstance(image, gym.spaces.Box) and len(image.shape) == 3 and image.shape[-1] == 3
 
 
-#: former name of :func:`is_grid_space`, kept for existing imports
-is_minigrid_space = is_grid_space
-
-
 def flat_obs_dim(space: gym.Space) -> int:
     """Length of the flattened float vector the ``"mlp"`` encoder builds from ``space``."""
     if is_grid_space(space):
@@ -133,9 +129,6 @@ class GridEncoder(nn.Module):
             features = torch.cat([features, nn.functional.one_hot(direction, self.num_directions).float()], dim=1)
         return self.proj(features)
 
-
-#: former name of :class:`GridEncoder`, kept for existing imports
-MiniGridEncoder = GridEncoder
 
 #: names of the :class:`GridEncoder` kind: ``"grid"`` and the name the configs use for it
 GRID_KINDS = ("grid", "minigrid")

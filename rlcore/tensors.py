@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from typing import Callable, Sequence, Union
 
 import torch
 
@@ -17,16 +17,14 @@ def obs_map(fn: Callable[[torch.Tensor], torch.Tensor], obs: Obs) -> Obs:
     return fn(obs)
 
 
-def obs_where(mask: torch.Tensor, a: Obs, b: Obs) -> Obs:
-    """Row-wise select: ``a`` where ``mask[i]`` else ``b``. ``mask: bool[N]``."""
+def flatten_leading(x: torch.Tensor, n_dims: int) -> torch.Tensor:
+    """Merge the ``n_dims`` leading dims into one (a reshape): ``[T, N, ...]`` -> ``[T * N, ...]`` for 2."""
+    return x.reshape(-1, *x.shape[n_dims:])
 
-    def select(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        m = mask.view(-1, *([1] * (x.dim() - 1)))
-        return torch.where(m, x, y)
 
-    if isinstance(a, dict):
-        return {k: select(a[k], b[k]) for k in a}
-    return select(a, b)
+def obs_flatten_leading(obs: Obs, n_dims: int) -> Obs:
+    """:func:`flatten_leading` of the tensor, or of every tensor of the dict."""
+    return obs_map(lambda x: flatten_leading(x, n_dims), obs)
 
 
 def obs_index(obs: Obs, index) -> Obs:
@@ -34,14 +32,13 @@ def obs_index(obs: Obs, index) -> Obs:
     return obs_map(lambda x: x[index], obs)
 
 
-def obs_to(obs: Obs, device: torch.device | str) -> Obs:
-    return obs_map(lambda x: x.to(device), obs)
+def obs_cat(parts: Sequence[Obs], dim: int = 0) -> Obs:
+    """Concatenate observation batches (all tensors, or all dicts with the same keys) along ``dim``."""
+    first = parts[0]
+    if isinstance(first, dict):
+        return {k: torch.cat([p[k] for p in parts], dim) for k in first}
+    return torch.cat(list(parts), dim)
 
 
 def obs_clone(obs: Obs) -> Obs:
     return obs_map(lambda x: x.clone(), obs)
-
-
-def obs_batch_size(obs: Obs) -> int:
-    first = next(iter(obs.values())) if isinstance(obs, dict) else obs
-    return int(first.shape[0])

@@ -23,7 +23,6 @@ Other code (benchmarks, the LLM reward loop) calls :func:`train` directly: confi
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -58,7 +57,8 @@ def _validate(cfg: DictConfig) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """The torch device for a config value: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; :class:`ConfigError` naming ``device`` otherwise."""
+    """The torch device for a config value: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; :class:`ConfigError`
+    naming ``device`` otherwise."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -165,14 +165,16 @@ class _Run:
             raise ConfigError(f"diagnostics.visitation=true needs an online learner; algo={cfg.algo.name} never steps the env")
         if not self.offline and (wanted.lower() == "true" or (wanted == "auto" and supports_visitation(self.env))):
             if not supports_visitation(self.env):
-                raise ConfigError(f"diagnostics.visitation=true needs an env with agent_pos and grid state; {cfg.env.id} has none")
+                raise ConfigError("diagnostics.visitation=true needs an env with agent_pos and grid state; "
+                                  f"{cfg.env.id} has none")
             self.visitation = VisitationTracker(self.env)
 
     def restore(self, path: Path) -> None:
         payload = load_checkpoint(path, expected_format=self.model.checkpoint_format, map_location=self.device)
         saved_env = payload.get("env_id")
         if saved_env and saved_env != str(self.cfg.env.id):
-            raise CheckpointError(f"checkpoint {path} was trained on env.id={saved_env!r}, the config asks for {self.cfg.env.id!r}")
+            raise CheckpointError(f"checkpoint {path} was trained on env.id={saved_env!r}, "
+                                  f"the config asks for {self.cfg.env.id!r}")
         self.model.load_state_dict(payload, source=str(path))
         trainer = payload.get("trainer") or {}
         self.wall_time_before = float(trainer.get("wall_time_s", 0.0))

@@ -186,7 +186,8 @@ class FakeLLMServer:
                     if step.usage:
                         prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
                         completion = len(text.split())
-                        payload["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                        payload["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                                            "total_tokens": prompt + completion}
                     self._send(200, payload, step.headers)
                 finally:
                     server._done()

@@ -78,7 +78,10 @@ def minigrid_batch():
         nxt, r, te, tr, info = env.step(a)
         rows.append((obs, a, r, info["final_obs"], te, tr, state, env.get_state()))
         obs = nxt
-    stack = lambda xs: {k: torch.stack([x[k] for x in xs]) for k in xs[0]} if isinstance(xs[0], dict) else torch.stack(xs)
+
+    def stack(xs):
+        return {k: torch.stack([x[k] for x in xs]) for k in xs[0]} if isinstance(xs[0], dict) else torch.stack(xs)
+
     cols = list(zip(*rows))
     batch = TransitionBatch(obs=stack(cols[0]), action=stack(cols[1]), reward=stack(cols[2]).float(),
                             next_obs=stack(cols[3]), terminated=stack(cols[4]), truncated=stack(cols[5]),

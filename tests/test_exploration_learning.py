@@ -2,7 +2,6 @@
 the far end, plain PPO almost never gets there in the budget, while PPO with a bonus learns to."""
 
 import pytest
-import torch
 
 from algorithms.ppo import PPO
 from rewards.intrinsic.combine import IntrinsicReward

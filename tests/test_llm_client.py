@@ -141,7 +141,8 @@ def test_timeout_then_success(serve):
 def test_other_4xx_are_not_retried(serve, status):
     server = serve([Step.status_error(status, message="bad request")])
     client = make(server, max_retries=3)
-    with pytest.raises(LLMRequestError, match=rf"model 'fake-model'.*HTTP {status} after 1 attempt\(s\) \(not retryable\)") as info:
+    expected = rf"model 'fake-model'.*HTTP {status} after 1 attempt\(s\) \(not retryable\)"
+    with pytest.raises(LLMRequestError, match=expected) as info:
         client.complete(MESSAGES)
     assert info.value.status == status and info.value.attempts == 1
     assert server.request_count == 1

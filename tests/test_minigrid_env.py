@@ -81,7 +81,7 @@ def test_seeding_reproducible():
     ob, _ = b.reset(seed=123)
     assert torch.equal(a.grid, b.grid) and torch.equal(a.agent_pos, b.agent_pos)
     assert torch.equal(oa["image"], ob["image"])
-    for (o1, r1, t1, u1, _), (o2, r2, t2, u2, _) in zip(_step_random(a, 50), _step_random(b, 50)):
+    for (o1, r1, t1, _u1, _), (o2, r2, t2, _u2, _) in zip(_step_random(a, 50), _step_random(b, 50)):
         assert torch.equal(o1["image"], o2["image"]) and torch.equal(r1, r2) and torch.equal(t1, t2)
     oc, _ = a.reset(seed=124)
     assert not torch.equal(oc["image"], ob["image"]) or not torch.equal(a.grid, b.grid)
@@ -220,7 +220,7 @@ def test_cuda_step_is_sync_free():
     for k in cpu.state:
         env.state[k] = cpu.state[k].to("cuda").clone()
     alive = torch.ones(256, dtype=torch.bool)  # rows not yet auto-reset (layouts differ after a reset)
-    for (o1, r1, t1, u1, i1), (o2, r2, t2, u2, i2) in zip(_step_random(cpu, 30, 3), _step_random(env, 30, 3)):
+    for (_o1, r1, t1, u1, i1), (_o2, r2, t2, _u2, i2) in zip(_step_random(cpu, 30, 3), _step_random(env, 30, 3)):
         assert torch.equal(r1[alive], r2.cpu()[alive]) and torch.equal(t1[alive], t2.cpu()[alive])
         assert torch.equal(i1["final_obs"]["image"][alive], i2["final_obs"]["image"].cpu()[alive])
         alive &= ~(t1 | u1)

@@ -29,8 +29,6 @@ def test_reward_config_trains_through_the_app(compose_cfg, tmp_path, reward):
 
 
 def test_bonus_state_resumes_with_the_policy(compose_cfg, tmp_path):
-    from algorithms.ppo import PPO
-
     train(compose_cfg(*FAST, "reward=e3b_x_rnd", "total_timesteps=128", "checkpoint.every_timesteps=64"), tmp_path)
     payload = torch.load(tmp_path / "checkpoints" / "ckpt_128.pt", weights_only=True)
     keys = payload["reward_module"].keys()

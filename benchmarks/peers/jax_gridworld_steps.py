@@ -15,7 +15,6 @@ import json
 import time
 
 import jax
-import jax.numpy as jnp
 
 
 def _time(fn, key, repeats: int) -> float:

@@ -19,7 +19,8 @@ def check_compatible(fenv, spec: TaskSpec) -> None:
     if name != spec.family:
         problems.append(f"class {name} (expected {spec.family})")
     if (getattr(fenv, "width", None), getattr(fenv, "height", None)) != (spec.width, spec.height):
-        problems.append(f"size {getattr(fenv, 'width', None)}x{getattr(fenv, 'height', None)} (expected {spec.width}x{spec.height})")
+        problems.append(f"size {getattr(fenv, 'width', None)}x{getattr(fenv, 'height', None)} "
+                        f"(expected {spec.width}x{spec.height})")
     if getattr(fenv, "max_steps", None) != spec.max_steps:
         problems.append(f"max_steps {getattr(fenv, 'max_steps', None)} (expected {spec.max_steps})")
     if getattr(fenv, "see_through_walls", None) != spec.see_through_walls:

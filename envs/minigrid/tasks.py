@@ -108,6 +108,11 @@ def put_cells(grid: torch.Tensor, xy: torch.Tensor, value, mask: torch.Tensor | 
     flat[ar, idx] = v
 
 
+def object_cells(kind: int, color: torch.Tensor, state: int = 0) -> torch.Tensor:
+    """uint8[n, 3] cells ``(kind, color[i], state)``."""
+    return torch.stack([torch.full_like(color, kind), color, torch.full_like(color, state)], 1).to(torch.uint8)
+
+
 def cell_is(grid: torch.Tensor, cell) -> torch.Tensor:
     return (grid == const(cell, grid.device)).all(-1)
 
@@ -300,20 +305,20 @@ def gen_unlock_family(spec: TaskSpec, n: int, gen: torch.Generator, device) -> d
         # place_in_room rejects cells next to the RoomGrid's provisional agent position (8, 3)
         near = ((xs - 8).abs() + (ys - 3).abs() < 2)[0]
         box = sample_free_cell(gen, (room1 & ~near).expand(n, H, W))
-        put_cells(grid, box, torch.stack([torch.full_like(box_color, C.BOX), box_color, torch.zeros_like(box_color)], 1).to(torch.uint8))
-        out["target"] = torch.stack([torch.full_like(box_color, C.BOX), box_color, torch.zeros_like(box_color)], 1).to(torch.uint8)
+        put_cells(grid, box, object_cells(C.BOX, box_color))
+        out["target"] = object_cells(C.BOX, box_color)
         # mission vocabulary is ordered like Farama's sorted colour names
         sorted_pos = const(tuple(C.SORTED_COLOR_IDX.index(c) for c in range(6)), device, torch.int64)
         out["mission"] = sorted_pos[box_color] * (2 if variant == "blocked" else 1)
     door_color = rand_color(gen, n, device)
-    put_cells(grid, door, torch.stack([torch.full_like(door_color, C.DOOR), door_color, torch.full_like(door_color, C.LOCKED)], 1).to(torch.uint8))
+    put_cells(grid, door, object_cells(C.DOOR, door_color, C.LOCKED))
     if variant == "blocked":
         ball_color = rand_color(gen, n, device)
         ball = torch.stack([door_y.new_full((n,), 4), door_y], 1)
-        put_cells(grid, ball, torch.stack([torch.full_like(ball_color, C.BALL), ball_color, torch.zeros_like(ball_color)], 1).to(torch.uint8))
+        put_cells(grid, ball, object_cells(C.BALL, ball_color))
     free0 = cell_is(grid, C.EMPTY_CELL) & room0
     key = sample_free_cell(gen, free0)
-    put_cells(grid, key, torch.stack([torch.full_like(door_color, C.KEY), door_color, torch.zeros_like(door_color)], 1).to(torch.uint8))
+    put_cells(grid, key, object_cells(C.KEY, door_color))
     pos, d = sample_free_pos_dir(gen, grid, room0)
     out.update({"grid": grid, "agent_pos": pos, "agent_dir": d, "door_pos": door})
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from . import constants as C
-from .tasks import TaskSpec, const, put_cells, randint, sample_free_cell, walled_grid
+from .tasks import TaskSpec, const, object_cells, put_cells, randint, sample_free_cell, walled_grid
 
 # ---------------------------------------------------------------------- MultiRoom
 #: attempts drawn per env and round; rounds are repeated on CPU until every env has a layout, and
@@ -18,6 +18,11 @@ _MULTIROOM_MAX_ROUNDS_CPU = 1000
 #: use the fixed-rounds (sync-free) path on CPU too (tests of that path)
 MULTIROOM_FIXED_ROUNDS_ON_CPU = False
 _FALLBACK: dict = {}
+
+
+def _pick(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``t[i, index[i]]`` for every row ``i``."""
+    return t.gather(1, index[:, None]).squeeze(1)
 
 
 def multiroom_attempts(gen: torch.Generator, m: int, num_rooms: int, max_size: int, W: int, H: int, device):
@@ -76,10 +81,9 @@ def multiroom_attempts(gen: torch.Generator, m: int, num_rooms: int, max_size: i
             valid &= (ntx + nsx < qtx) | (qtx + qsx <= ntx) | (nty + nsy < qty) | (qty + qsy <= nty)
         first = valid.long().argmax(1)
         ok = ok & valid.any(1)
-        pick = lambda t: t.gather(1, first[:, None]).squeeze(1)  # noqa: E731
-        rooms.append(torch.stack([pick(ntx), pick(nty), pick(nsx), pick(nsy)], 1))
-        doors.append(torch.stack([pick(dx), pick(dy)], 1))
-        entry = pick(e)
+        rooms.append(torch.stack([_pick(ntx, first), _pick(nty, first), _pick(nsx, first), _pick(nsy, first)], 1))
+        doors.append(torch.stack([_pick(dx, first), _pick(dy, first)], 1))
+        entry = _pick(e, first)
     return torch.stack(rooms, 1), torch.stack(doors, 1), ok
 
 
@@ -155,7 +159,7 @@ def gen_multiroom(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dict:
         if k > 1:
             c = (c + 1 + randint(gen, 0, 5, n, dev)) % 6
         col = sorted_idx[c]
-        door = torch.stack([torch.full_like(col, C.DOOR), col, torch.full_like(col, C.CLOSED)], 1).to(torch.uint8)
+        door = object_cells(C.DOOR, col, C.CLOSED)
         put_cells(grid, doors[:, k], door)
 
     def inside_cell(room):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from . import constants as C
-from .tasks import TaskSpec, const, put_cells, rand_color, randint, sample_free_cell, sample_free_pos_dir
+from .tasks import TaskSpec, const, object_cells, put_cells, rand_color, randint, sample_free_cell, sample_free_pos_dir
 
 _CACHE: dict = {}
 
@@ -49,7 +49,7 @@ class RoomGridGeometry:
         # fixed coordinate of each edge's wall (x of a vertical wall, y of a horizontal one) and the
         # first inner cell along it
         fixed, base = [], []
-        for a, b, h in zip(ea, eb, horiz):
+        for a, h in zip(ea, horiz):
             ai, aj = a % K, a // K
             if h:
                 fixed.append((ai + 1) * (S - 1)), base.append(aj * (S - 1))
@@ -118,11 +118,6 @@ class RoomGridGeometry:
         return r > 0
 
 
-def _cells(kind: int, color: torch.Tensor, state: int = 0) -> torch.Tensor:
-    """uint8[n, 3] cells ``(kind, color[i], state)``."""
-    return torch.stack([torch.full_like(color, kind), color, torch.full_like(color, state)], 1).to(torch.uint8)
-
-
 def _near(geo: RoomGridGeometry, x: int, y: int) -> torch.Tensor:
     """Cells ``reject_next_to`` refuses around the provisional agent position ``(x, y)`` (Manhattan < 2)."""
     ys = torch.arange(geo.H, device=geo.device).view(-1, 1)
@@ -158,17 +153,17 @@ def gen_keycorridor(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dic
     e_lock = const(tuple(geo.edge(2, j, 2) for j in range(R)), device, torch.int64)[room_idx]
     lock_xy = door_xy[ar, e_lock]
     door_color = rand_color(gen, n, device)
-    put_cells(grid, lock_xy, _cells(C.DOOR, door_color, C.LOCKED))
+    put_cells(grid, lock_xy, object_cells(C.DOOR, door_color, C.LOCKED))
     conn[ar, e_lock] = True
     ball_color = rand_color(gen, n, device)
     inner = S - 2
     k = randint(gen, 0, inner * inner, n, device)
     ball_xy = torch.stack([2 * (S - 1) + 1 + k % inner, room_idx * (S - 1) + 1 + k // inner], 1)
-    put_cells(grid, ball_xy, _cells(C.BALL, ball_color))
+    put_cells(grid, ball_xy, object_cells(C.BALL, ball_color))
     key_row = randint(gen, 0, R, n, device)
     k = randint(gen, 0, inner * inner, n, device)
     key_xy = torch.stack([1 + k % inner, key_row * (S - 1) + 1 + k // inner], 1)
-    put_cells(grid, key_xy, _cells(C.KEY, door_color))
+    put_cells(grid, key_xy, object_cells(C.KEY, door_color))
     # place_agent(1, R // 2): (cell, direction) with nothing but floor or wall in front
     pos, d = sample_free_pos_dir(gen, grid, geo.room_rect(1, R // 2))
     # connect_all: random walls (uniform over those without a door whose rooms are not locked) get an
@@ -188,10 +183,10 @@ def gen_keycorridor(spec: TaskSpec, n: int, gen: torch.Generator, device) -> dic
         added[ar, e] |= add
         colors[ar, e] = torch.where(add, rand_color(gen, n, device), colors[ar, e])
     for e in range(E):
-        put_cells(grid, door_xy[:, e], _cells(C.DOOR, colors[:, e], C.CLOSED), mask=added[:, e])
+        put_cells(grid, door_xy[:, e], object_cells(C.DOOR, colors[:, e], C.CLOSED), mask=added[:, e])
     sorted_pos = const(tuple(C.SORTED_COLOR_IDX.index(c) for c in range(6)), device, torch.int64)
     return {"grid": grid, "agent_pos": pos, "agent_dir": d, "door_pos": lock_xy,
-            "target": _cells(C.BALL, ball_color), "mission": sorted_pos[ball_color]}
+            "target": object_cells(C.BALL, ball_color), "mission": sorted_pos[ball_color]}
 
 
 # ---------------------------------------------------------------------- ObstructedMaze
@@ -225,7 +220,7 @@ def gen_obstructedmaze(spec: TaskSpec, n: int, gen: torch.Generator, device) -> 
 
     def add_door(i, j, k, color, locked):
         xy = door_xy[:, geo.edge(i, j, k)]
-        put_cells(grid, xy, _cells(C.DOOR, color, C.LOCKED if locked else C.CLOSED))
+        put_cells(grid, xy, object_cells(C.DOOR, color, C.LOCKED if locked else C.CLOSED))
         return xy
 
     def block(xy, k):
@@ -236,7 +231,7 @@ def gen_obstructedmaze(spec: TaskSpec, n: int, gen: torch.Generator, device) -> 
 
     def add_key(i, j, color):
         xy = _place_in_room(gen, grid, geo, i, j, near)
-        key = _cells(C.KEY, color)
+        key = object_cells(C.KEY, color)
         if key_in_box:
             put_cells(grid, xy, (C.BOX, _BOXC, 0))
             put_cells(contains, xy, key)

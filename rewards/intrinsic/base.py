@@ -27,7 +27,6 @@ from torch import nn
 from rlcore.batch import TransitionBatch
 from rlcore.nets import make_encoder
 from rlcore.reward import RewardModule, RewardRouting
-from rlcore.tensors import Obs
 
 
 class IntrinsicBonus(RewardModule):
@@ -56,13 +55,6 @@ class IntrinsicBonus(RewardModule):
     def encoder(self, kind: str = "auto", out_dim: int = 64) -> nn.Module:
         """A fresh observation encoder for this bonus (errors name the bonus)."""
         return make_encoder(self.observation_space, kind, owner=f"bonus '{self.name}'", out_dim=out_dim)
-
-    @staticmethod
-    def flat(obs: Obs) -> Obs:
-        """``[T, N, ...]`` -> ``[T * N, ...]`` for every tensor of an observation."""
-        if isinstance(obs, dict):
-            return {k: v.reshape(-1, *v.shape[2:]) for k, v in obs.items()}
-        return obs.reshape(-1, *obs.shape[2:])
 
     def compute(self, batch: TransitionBatch) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

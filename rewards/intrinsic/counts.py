@@ -35,8 +35,8 @@ import torch
 
 from rewards.intrinsic.base import IntrinsicBonus
 from rewards.intrinsic.hashing import StateKeyer, occurrence_rank
-from rewards.intrinsic.rnd import flat_obs
 from rlcore.batch import TransitionBatch
+from rlcore.tensors import obs_flatten_leading
 
 
 class CountBonus(IntrinsicBonus):
@@ -69,7 +69,7 @@ class CountBonus(IntrinsicBonus):
     def slots(self, batch: TransitionBatch) -> torch.Tensor:
         """``int64[B]``: table slots of the states reached, flattened in time-major order."""
         lead = batch.reward.dim()
-        keys = self.keyer(flat_obs(batch.next_obs, lead), batch.next_state, lead)
+        keys = self.keyer(obs_flatten_leading(batch.next_obs, lead), batch.next_state, lead)
         return keys % self.counts.shape[0]
 
     @torch.no_grad()

@@ -29,8 +29,9 @@ from torch import nn
 
 from rewards.intrinsic.base import IntrinsicBonus
 from rewards.intrinsic.icm import action_dim, encode_actions
-from rewards.intrinsic.rnd import OptimizerState, bonus_metrics, check_unit_interval, feature_net, flat_obs
+from rewards.intrinsic.rnd import OptimizerState, bonus_metrics, check_unit_interval, feature_net
 from rlcore.batch import TransitionBatch
+from rlcore.tensors import flatten_leading, obs_flatten_leading
 
 
 class EnsembleLinear(nn.Module):
@@ -86,9 +87,9 @@ class Disagreement(OptimizerState, IntrinsicBonus):
     def _inputs(self, batch: TransitionBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """``(phi(s) ++ a  float32[B, F + A], phi(s') float32[B, F])`` of a batch, flattened."""
         lead = batch.reward.dim()
-        phi = self.phi(flat_obs(batch.obs, lead))
-        phi_next = self.phi(flat_obs(batch.next_obs, lead))
-        a = encode_actions(batch.action.reshape(-1, *batch.action.shape[lead:]), self.act_dim, self.discrete)
+        phi = self.phi(obs_flatten_leading(batch.obs, lead))
+        phi_next = self.phi(obs_flatten_leading(batch.next_obs, lead))
+        a = encode_actions(flatten_leading(batch.action, lead), self.act_dim, self.discrete)
         return torch.cat([phi, a], dim=-1), phi_next
 
     @torch.no_grad()

@@ -26,6 +26,7 @@ import torch
 from rewards.intrinsic.base import IntrinsicBonus
 from rewards.intrinsic.embedding import InverseDynamicsEmbedding
 from rlcore.batch import TransitionBatch
+from rlcore.tensors import obs_flatten_leading
 
 
 class E3B(IntrinsicBonus):
@@ -81,7 +82,7 @@ class E3B(IntrinsicBonus):
     @torch.no_grad()
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
         T, N = batch.reward.shape
-        phi = self._features(self.flat(batch.next_obs)).float().reshape(T, N, -1)
+        phi = self._features(obs_flatten_leading(batch.next_obs, 2)).float().reshape(T, N, -1)
         d = phi.shape[-1]
         self._ensure_memory(N, d, phi.device)
         eye = torch.eye(d, device=phi.device) / self.ridge

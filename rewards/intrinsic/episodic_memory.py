@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from rewards.intrinsic.hashing import StateKeyer
-from rewards.intrinsic.rnd import flat_obs
 from rlcore.batch import TransitionBatch
+from rlcore.tensors import obs_flatten_leading
 
 
 class EpisodicCounts(nn.Module):
@@ -108,8 +108,8 @@ def episodic_counts_of(memory: EpisodicCounts, keyer: StateKeyer, batch: Transit
     lead = batch.reward.dim()
     shape = batch.batch_shape
     T, N = (shape[0], shape[1]) if lead == 2 else (1, shape[0])
-    next_keys = keyer(flat_obs(batch.next_obs, lead), batch.next_state, lead).reshape(T, N)
+    next_keys = keyer(obs_flatten_leading(batch.next_obs, lead), batch.next_state, lead).reshape(T, N)
     start_keys = None
     if keyer.state_keys is None or batch.state is not None:
-        start_keys = keyer(flat_obs(batch.obs, lead), batch.state, lead).reshape(T, N)
+        start_keys = keyer(obs_flatten_leading(batch.obs, lead), batch.state, lead).reshape(T, N)
     return memory.count_rollout(next_keys, batch.done.reshape(T, N), start_keys).reshape(shape)

@@ -26,8 +26,8 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from rlcore.nets import is_minigrid_space
-from rlcore.tensors import Obs
+from rlcore.nets import is_grid_space
+from rlcore.tensors import Obs, flatten_leading
 
 PRIME = (1 << 31) - 1
 _LOW32 = (1 << 32) - 1
@@ -60,7 +60,7 @@ class RowHasher(nn.Module):
 
 def exact_rows(space: gym.Space, obs: Obs, owner: str) -> torch.Tensor:
     """Integer rows ``int64[B, D]`` identifying each observation of a flat ``[B, ...]`` batch exactly."""
-    if is_minigrid_space(space):
+    if is_grid_space(space):
         image = obs["image"]
         parts = [image.reshape(image.shape[0], -1).to(torch.int64)]
         if "direction" in obs:
@@ -127,7 +127,7 @@ def state_rows(state: Optional[dict[str, torch.Tensor]], keys: Sequence[str], le
     parts = []
     for k in keys:
         v = state[k]
-        parts.append(value_rows(v.reshape(-1, *v.shape[lead:]) if v.dim() > lead else v.reshape(-1, 1)))
+        parts.append(value_rows(flatten_leading(v, lead) if v.dim() > lead else v.reshape(-1, 1)))
     return torch.cat(parts, dim=1)
 
 
@@ -168,7 +168,7 @@ class StateKeyer(nn.Module):
         self.state_keys = list(state_keys) if state_keys else None
         is_box = isinstance(space, gym.spaces.Box)
         if self.state_keys is None:
-            if not (is_minigrid_space(space) or isinstance(space, gym.spaces.Discrete) or is_box):
+            if not (is_grid_space(space) or isinstance(space, gym.spaces.Discrete) or is_box):
                 raise ValueError(f"{owner} cannot hash observation space {space}: it supports Box, Discrete and "
                                  "MiniGrid dict observations (or state_keys= to hash privileged state)")
             if mode == "auto":

@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from rewards.intrinsic.base import IntrinsicBonus
-from rewards.intrinsic.rnd import OptimizerState, bonus_metrics, check_unit_interval, feature_net, flat_obs, minibatch_indices
+from rewards.intrinsic.rnd import OptimizerState, bonus_metrics, check_unit_interval, feature_net, minibatch_indices
 from rlcore.batch import TransitionBatch
-from rlcore.tensors import Obs, obs_index
+from rlcore.tensors import Obs, flatten_leading, obs_flatten_leading, obs_index
 
 
 def action_dim(action_space: gym.Space, owner: str) -> tuple[int, bool]:
@@ -98,8 +98,8 @@ class ICM(OptimizerState, IntrinsicBonus):
     @torch.no_grad()
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
         lead = batch.reward.dim()
-        forward_err, _ = self.losses(flat_obs(batch.obs, lead), flat_obs(batch.next_obs, lead),
-                                     batch.action.reshape(-1, *batch.action.shape[lead:]))
+        forward_err, _ = self.losses(obs_flatten_leading(batch.obs, lead), obs_flatten_leading(batch.next_obs, lead),
+                                     flatten_leading(batch.action, lead))
         bonus = (0.5 * self.eta * forward_err).reshape(batch.batch_shape)
         self._last_bonus = bonus
         return bonus

@@ -16,8 +16,9 @@ multiplier) is the global x episodic product of rewards.intrinsic.combine with R
 
 Deviations, stated: the reached state itself counts as one neighbour at distance 0 (kernel 1), so
 ``s = sqrt(1 + sum_k K) + c`` and a state unlike anything in memory scores about 1 rather than
-``1 / c`` (an empty memory at the start of an episode would otherwise give 1000); when a memory is full (``capacity`` states in one episode) the oldest entries are
-overwritten (the paper's memory is sized to hold a whole episode); while a memory holds fewer than
+``1 / c`` (an empty memory at the start of an episode would otherwise give 1000); when a memory is
+full (``capacity`` states in one episode) the oldest entries are overwritten (the paper's memory is
+sized to hold a whole episode); while a memory holds fewer than
 ``k`` states, the missing neighbours count as infinitely far (contributing 0 to the kernel sum).
 """
 
@@ -29,6 +30,7 @@ import torch
 from rewards.intrinsic.base import IntrinsicBonus
 from rewards.intrinsic.embedding import InverseDynamicsEmbedding
 from rlcore.batch import TransitionBatch
+from rlcore.tensors import obs_flatten_leading
 
 
 class NGUEpisodic(IntrinsicBonus):
@@ -79,7 +81,7 @@ class NGUEpisodic(IntrinsicBonus):
     @torch.no_grad()
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
         T, N = batch.reward.shape
-        phi = self.embedding(self.flat(batch.next_obs)).float().reshape(T, N, -1)
+        phi = self.embedding(obs_flatten_leading(batch.next_obs, 2)).float().reshape(T, N, -1)
         self._ensure_memory(N, phi.shape[-1], phi.device)
         slots = torch.arange(self.capacity, device=phi.device)
         rows = torch.arange(N, device=phi.device)

@@ -35,8 +35,9 @@ import torch
 from rewards.intrinsic.base import IntrinsicBonus
 from rewards.intrinsic.episodic_memory import EpisodicCounts, episodic_counts_of
 from rewards.intrinsic.hashing import StateKeyer
-from rewards.intrinsic.rnd import RND, bonus_metrics, cat_obs, check_obs_space, flat_obs
+from rewards.intrinsic.rnd import RND, bonus_metrics, check_obs_space
 from rlcore.batch import TransitionBatch
+from rlcore.tensors import obs_cat, obs_flatten_leading
 
 
 class NovelD(IntrinsicBonus):
@@ -84,9 +85,9 @@ class NovelD(IntrinsicBonus):
     @torch.no_grad()
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
         lead = batch.reward.dim()
-        obs, next_obs = flat_obs(batch.obs, lead), flat_obs(batch.next_obs, lead)
+        obs, next_obs = obs_flatten_leading(batch.obs, lead), obs_flatten_leading(batch.next_obs, lead)
         self.rnd.obs_norm.update(next_obs)
-        novelty = self.rnd.novelty(cat_obs(next_obs, obs), squared=False)
+        novelty = self.rnd.novelty(obs_cat([next_obs, obs]), squared=False)
         b = novelty.shape[0] // 2
         diff = (novelty[:b] - self.alpha * novelty[b:]).clamp(min=0).reshape(batch.batch_shape)
         bonus = diff * self.first_visits(batch).float()
@@ -94,5 +95,5 @@ class NovelD(IntrinsicBonus):
         return bonus
 
     def update(self, batch: TransitionBatch) -> dict[str, float]:
-        loss = self.rnd.fit(flat_obs(batch.next_obs, batch.reward.dim()))
+        loss = self.rnd.fit(obs_flatten_leading(batch.next_obs, batch.reward.dim()))
         return {"loss": float(loss), **bonus_metrics(self._last_bonus)}

@@ -27,8 +27,9 @@ import gymnasium as gym
 import torch
 
 from rewards.intrinsic.base import IntrinsicBonus
-from rewards.intrinsic.rnd import bonus_metrics, feature_net, flat_obs
+from rewards.intrinsic.rnd import bonus_metrics, feature_net
 from rlcore.batch import TransitionBatch
+from rlcore.tensors import obs_flatten_leading
 
 
 class RE3(IntrinsicBonus):
@@ -71,7 +72,7 @@ class RE3(IntrinsicBonus):
 
     @torch.no_grad()
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
-        y = self.encoder_net(flat_obs(batch.next_obs, batch.reward.dim())).float()
+        y = self.encoder_net(obs_flatten_leading(batch.next_obs, batch.reward.dim())).float()
         bonus = torch.log1p(self.knn_distance(y)).reshape(batch.batch_shape)
         self._last_bonus = bonus
         return bonus

@@ -9,7 +9,7 @@ the prediction error on the state reached, ``s'``:
 (squared error averaged over the ``feature_dim`` outputs, as in the reference implementation).
 Observations of Box spaces are normalised by running mean/std and clipped to ``[-5, 5]`` before both
 networks, as in the paper. For MiniGrid dict observations both networks start with the MiniGrid
-embedding CNN (``rlcore.nets.MiniGridEncoder``); the target's embeddings, like all its weights, stay
+embedding CNN (``rlcore.nets.GridEncoder``); the target's embeddings, like all its weights, stay
 fixed. The predictor is deeper than the target (two hidden layers against one), as in the paper;
 linear layers get orthogonal initialisation (gain sqrt(2)).
 
@@ -42,25 +42,11 @@ from torch import nn
 
 from rewards.intrinsic.base import IntrinsicBonus
 from rlcore.batch import TransitionBatch
-from rlcore.nets import is_minigrid_space, make_encoder
+from rlcore.nets import is_grid_space, make_encoder
 from rlcore.normalization import RunningMeanStd
-from rlcore.tensors import Obs, obs_index
+from rlcore.tensors import Obs, obs_flatten_leading, obs_index
 
 # ----------------------------------------------------------------------------------- shared pieces
-
-
-def flat_obs(obs: Obs, lead: int) -> Obs:
-    """Merge the ``lead`` leading batch dims (1 for ``[N]``, 2 for ``[T, N]``) into one."""
-    if isinstance(obs, dict):
-        return {k: v.reshape(-1, *v.shape[lead:]) for k, v in obs.items()}
-    return obs.reshape(-1, *obs.shape[lead:])
-
-
-def cat_obs(a: Obs, b: Obs) -> Obs:
-    """Concatenate two flat observation batches along the batch dim."""
-    if isinstance(a, dict):
-        return {k: torch.cat([a[k], b[k]]) for k in a}
-    return torch.cat([a, b])
 
 
 def check_obs_space(space: gym.Space, owner: str, encoder: str = "auto") -> None:
@@ -69,7 +55,7 @@ def check_obs_space(space: gym.Space, owner: str, encoder: str = "auto") -> None
     Supported: MiniGrid dict observations (embedding CNN or flattened image), Discrete (one-hot) and
     Box observations of 1 to 3 dims (flattened for the MLP encoder).
     """
-    if is_minigrid_space(space) or isinstance(space, gym.spaces.Discrete):
+    if is_grid_space(space) or isinstance(space, gym.spaces.Discrete):
         return
     if isinstance(space, gym.spaces.Box):
         if encoder in ("auto", "mlp") and not 1 <= len(space.shape) <= 3:
@@ -147,14 +133,14 @@ class DistillationBonus(OptimizerState):
 
     @torch.no_grad()
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
-        next_obs = flat_obs(batch.next_obs, batch.reward.dim())
+        next_obs = obs_flatten_leading(batch.next_obs, batch.reward.dim())
         self.obs_norm.update(next_obs)
         bonus = self.novelty(next_obs).reshape(batch.batch_shape)
         self._last_bonus = bonus
         return bonus
 
     def update(self, batch: TransitionBatch) -> dict[str, float]:
-        loss = self.fit(flat_obs(batch.next_obs, batch.reward.dim()))
+        loss = self.fit(obs_flatten_leading(batch.next_obs, batch.reward.dim()))
         return {"loss": float(loss), **bonus_metrics(self._last_bonus)}
 
     def fit(self, obs: Obs, epochs: Optional[int] = None) -> torch.Tensor:

@@ -107,8 +107,3 @@ def grid_policy_kwargs(features_dim: int = 64, hidden: int = 64, encoder: str = 
         "share_features_extractor": True,
     }
 
-
-# former names, kept for existing imports
-MiniGridFeaturesExtractor = GridFeaturesExtractor
-MiniGridFlattenExtractor = GridFlattenExtractor
-minigrid_policy_kwargs = grid_policy_kwargs

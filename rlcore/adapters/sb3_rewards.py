@@ -49,7 +49,7 @@ through any ``VecEnvWrapper`` layers) with ``get_state()`` and, after each step,
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Iterable, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -66,7 +66,7 @@ from rlcore.nets import make_encoder
 from rlcore.normalization import DiscountedReturnNormalizer
 from rlcore.rollout import compute_gae, module_needs_state, select_state, step_next_state
 from rlcore.reward import RewardModule, RewardRouting, RoutingLike, check_finite, parse_routing, route_reward, routing_of
-from rlcore.tensors import Obs
+from rlcore.tensors import Obs, obs_cat, obs_flatten_leading, obs_index
 
 __all__ = [
     "RewardModuleCallback",
@@ -134,17 +134,17 @@ def _copy_obs(obs: VecEnvObs) -> VecEnvObs:
     return np.array(obs, copy=True)
 
 
-def _patch_terminal(next_obs: VecEnvObs, infos: list[dict], done_idx: np.ndarray) -> None:
-    """Write ``infos[i]["terminal_observation"]`` into row ``i`` of ``next_obs`` (in place) for done envs."""
-    for i in done_idx.tolist():
-        term = infos[i].get("terminal_observation")
+def _patch_terminal(next_obs: VecEnvObs, terminal: Iterable[tuple[Any, Optional[VecEnvObs]]]) -> None:
+    """Write each ``(row, terminal_observation)`` into ``next_obs[row]`` (in place); ``row`` is an env
+    index ``i`` (one step) or a ``(t, i)`` pair (a rollout). Entries without an observation are skipped."""
+    for row, term in terminal:
         if term is None:
             continue
         if isinstance(next_obs, dict):
             for k in next_obs:
-                next_obs[k][i] = np.asarray(term[k]).reshape(next_obs[k][i].shape)
+                next_obs[k][row] = np.asarray(term[k]).reshape(next_obs[k][row].shape)
         else:
-            next_obs[i] = np.asarray(term).reshape(next_obs[i].shape)
+            next_obs[row] = np.asarray(term).reshape(next_obs[row].shape)
 
 
 def _truncated_flags(dones: np.ndarray, infos: list[dict]) -> np.ndarray:
@@ -252,18 +252,6 @@ class IntrinsicCritic(nn.Module):
 
     def forward(self, obs: Obs) -> torch.Tensor:
         return self.head(self.encoder(obs)).squeeze(-1)
-
-
-def _flat_obs(obs: Obs, lead: int) -> Obs:
-    if isinstance(obs, dict):
-        return {k: v.reshape(-1, *v.shape[lead:]) for k, v in obs.items()}
-    return obs.reshape(-1, *obs.shape[lead:])
-
-
-def _index_obs(obs: Obs, idx: torch.Tensor) -> Obs:
-    if isinstance(obs, dict):
-        return {k: v[idx] for k, v in obs.items()}
-    return obs[idx]
 
 
 # ---------------------------------------------------------------------------------------------- callback
@@ -470,19 +458,10 @@ class RewardModuleCallback(BaseCallback):
         else:
             nxt = np.concatenate([obs_np[1:], np.asarray(last_obs).reshape(1, *obs_np.shape[1:])], 0)
         stream_next = _obs_to_torch(nxt, space, (T, N), dev, untr) if self.mode is RewardRouting.INTRINSIC else None
-        patched = False
-        for t, (_, _, _, _, terminal) in enumerate(self._steps):
-            for i, term in terminal:
-                if term is None:
-                    continue
-                if not patched:  # copy on first write so the stream order stays intact
-                    nxt = _copy_obs(nxt)
-                    patched = True
-                if isinstance(nxt, dict):
-                    for k in nxt:
-                        nxt[k][t, i] = np.asarray(term[k]).reshape(nxt[k][t, i].shape)
-                else:
-                    nxt[t, i] = np.asarray(term).reshape(nxt[t, i].shape)
+        terminal = [((t, i), term) for t, step in enumerate(self._steps) for i, term in step[4] if term is not None]
+        if terminal:  # patch a copy so the stream order stays intact
+            nxt = _copy_obs(nxt)
+            _patch_terminal(nxt, terminal)
         actions = np.stack([s[0] for s in self._steps])
         rewards = np.stack([s[1] for s in self._steps])
         dones = np.stack([s[2] for s in self._steps])
@@ -531,18 +510,18 @@ class RewardModuleCallback(BaseCallback):
         lam = float(self.model.gae_lambda if self.lam_int is None else self.lam_int)
         critic = self.critic
         with torch.no_grad():
-            values = critic(_flat_obs(batch.obs, 2)).reshape(T, N)
+            values = critic(obs_flatten_leading(batch.obs, 2)).reshape(T, N)
             if self.episodic:
-                next_values = critic(_flat_obs(batch.next_obs, 2)).reshape(T, N)
+                next_values = critic(obs_flatten_leading(batch.next_obs, 2)).reshape(T, N)
                 terminated, done = batch.terminated, batch.done
             else:
-                next_values = critic(_flat_obs(self._stream_next, 2)).reshape(T, N)
+                next_values = critic(obs_flatten_leading(self._stream_next, 2)).reshape(T, N)
                 terminated = done = torch.zeros_like(batch.terminated)
             adv, _ = compute_gae(reward, values, next_values, terminated, done, self.gamma_int, lam)
             returns = adv + values
         self._stream_next = None
         # train the critic on the rollout's intrinsic returns
-        flat_obs = _flat_obs(batch.obs, 2)
+        flat_obs = obs_flatten_leading(batch.obs, 2)
         flat_ret = returns.reshape(-1)
         n = flat_ret.shape[0]
         bs = min(self.critic_batch_size, n)
@@ -551,7 +530,7 @@ class RewardModuleCallback(BaseCallback):
             perm = torch.randperm(n, device=self.device, generator=self._generator)
             for start in range(0, n, bs):
                 idx = perm[start : start + bs]
-                loss = (critic(_index_obs(flat_obs, idx)) - flat_ret[idx]).pow(2).mean()
+                loss = (critic(obs_index(flat_obs, idx)) - flat_ret[idx]).pow(2).mean()
                 self.critic_optim.zero_grad(set_to_none=True)
                 loss.backward()
                 self.critic_optim.step()
@@ -648,8 +627,7 @@ class RewardModuleVecEnvWrapper(VecEnvWrapper):
         trunc = _truncated_flags(dones, infos)
         done_idx = np.flatnonzero(dones)
         next_obs = _copy_obs(obs)
-        if done_idx.size:
-            _patch_terminal(next_obs, infos, done_idx)
+        _patch_terminal(next_obs, [(i, infos[i].get("terminal_observation")) for i in done_idx.tolist()])
         truncated = torch.as_tensor(trunc, device=dev).reshape(1, N)
         terminated = torch.as_tensor(dones, device=dev).reshape(1, N) & ~truncated
         env_rewards = np.asarray(rewards, dtype=np.float32)
@@ -717,12 +695,7 @@ class RewardModuleVecEnvWrapper(VecEnvWrapper):
 def _cat_batches(steps: list[TransitionBatch]) -> TransitionBatch:
     """Concatenate ``[1, N]`` batches along time into one ``[T, N]`` batch."""
     def cat(get):
-        first = get(steps[0])
-        if first is None:
-            return None
-        if isinstance(first, dict):
-            return {k: torch.cat([get(s)[k] for s in steps], 0) for k in first}
-        return torch.cat([get(s) for s in steps], 0)
+        return None if get(steps[0]) is None else obs_cat([get(s) for s in steps])
 
     return TransitionBatch(
         obs=cat(lambda b: b.obs), action=cat(lambda b: b.action), reward=cat(lambda b: b.reward),

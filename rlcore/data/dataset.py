@@ -37,7 +37,7 @@ from typing import Any, Optional
 import torch
 
 from rlcore.batch import TransitionBatch
-from rlcore.tensors import Obs, obs_map
+from rlcore.tensors import Obs, flatten_leading, obs_map
 
 #: Per-transition fields (leading dim M), in a fixed order; ``None`` allowed for the optional ones.
 TRANSITION_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "episode_id",
@@ -161,7 +161,7 @@ class TrajectoryDataset:
             metadata: stored as the dataset's metadata.
         """
         T, N = batch.reward.shape
-        env_major = batch.map(lambda x: x.transpose(0, 1).reshape(T * N, *x.shape[2:]))
+        env_major = batch.map(lambda x: flatten_leading(x.transpose(0, 1), 2))
         terminated = env_major.terminated.clone()
         truncated = env_major.truncated.clone()
         last_of_env = torch.zeros(N, T, dtype=torch.bool, device=batch.device)
