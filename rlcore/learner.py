@@ -38,7 +38,7 @@ from typing import Any, Callable, ClassVar, Optional
 import torch
 
 from rlcore.callbacks import CallbackLike
-from rlcore.checkpoint import save_checkpoint
+from rlcore.checkpoint import all_finite, latest_valid_checkpoint, save_checkpoint
 from rlcore.tensors import Obs
 
 
@@ -52,12 +52,22 @@ NonFiniteHook = Callable[["Learner"], Optional[str]]
 
 
 def checkpoint_on_non_finite(path: str | os.PathLike) -> NonFiniteHook:
-    """A hook that saves the learner's current (last good) state to ``path`` and says so."""
+    """A hook that saves the learner's current state to ``path`` as the last good one, and says so.
+
+    Only a finite state is saved: if the weights themselves are already NaN/Inf (a previous update
+    produced them), nothing is written and the note names the newest finite checkpoint in the same
+    directory instead (or says there is none)."""
     path = Path(path)
 
     def hook(learner: "Learner") -> str:
-        save_checkpoint(path, learner.state_dict())
-        return f"last good state saved to {path}"
+        state = learner.state_dict()
+        if all_finite(state):
+            save_checkpoint(path, state)
+            return f"last good state saved to {path}"
+        found = latest_valid_checkpoint(path.parent, learner.checkpoint_format, accept=all_finite)
+        if found is None:
+            return "the weights are already non-finite and no finite checkpoint exists"
+        return f"the weights are already non-finite; the newest finite checkpoint is {found[0]}"
 
     return hook
 

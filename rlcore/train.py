@@ -34,7 +34,8 @@ from omegaconf import DictConfig, OmegaConf
 from rlcore.callbacks import Callback
 from rlcore.config import ConfigError, register_configs
 from rlcore.diagnostics import VisitationTracker, supports_visitation
-from rlcore.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from rlcore.checkpoint import (CheckpointError, latest_checkpoint, latest_valid_checkpoint, load_checkpoint,
+                               remove_stale_temp_files, save_checkpoint)
 from rlcore.evaluation import evaluate_policy
 from rlcore.learner import Learner, checkpoint_on_non_finite
 from rlcore.logger import RunLogger, plot_learning_curve
@@ -169,8 +170,9 @@ class _Run:
                                   f"{cfg.env.id} has none")
             self.visitation = VisitationTracker(self.env)
 
-    def restore(self, path: Path) -> None:
-        payload = load_checkpoint(path, expected_format=self.model.checkpoint_format, map_location=self.device)
+    def restore(self, path: Path, payload: Optional[dict[str, Any]] = None) -> None:
+        if payload is None:
+            payload = load_checkpoint(path, expected_format=self.model.checkpoint_format, map_location=self.device)
         saved_env = payload.get("env_id")
         if saved_env and saved_env != str(self.cfg.env.id):
             raise CheckpointError(f"checkpoint {path} was trained on env.id={saved_env!r}, "
@@ -231,8 +233,14 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     if cfg.get("num_threads"):
         torch.set_num_threads(int(cfg.num_threads))
     run = _Run(cfg, run_dir)
+    remove_stale_temp_files(run_dir)
+    remove_stale_temp_files(run_dir / "checkpoints")
     if cfg.resume and existing is not None:
-        run.restore(existing)
+        found = latest_valid_checkpoint(run_dir / "checkpoints", run.model.checkpoint_format, map_location=run.device)
+        if found is None:  # every checkpoint is bad: name the newest one and why
+            load_checkpoint(existing, expected_format=run.model.checkpoint_format, map_location=run.device)
+            raise CheckpointError(f"checkpoint {existing} cannot be resumed")
+        run.restore(found[0], found[1])
     elif cfg.overwrite and existing is not None:
         for p in (run_dir / "checkpoints").glob("ckpt_*.pt"):
             p.unlink()

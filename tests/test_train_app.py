@@ -96,8 +96,47 @@ def test_corrupt_or_mismatched_checkpoint_on_resume(compose_cfg, tmp_path):
     with pytest.raises(CheckpointError, match="ckpt_256.pt.*MiniGrid-Empty-5x5-v0"):
         train(mismatched, tmp_path)
     ckpt.write_bytes(ckpt.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match="ckpt_256.pt.*corrupt"):
+    # a corrupt newest checkpoint: resume falls back to the newest valid one, warning about the bad one
+    with pytest.warns(UserWarning, match="ckpt_256.pt.*corrupt"):
+        summary = train(compose_cfg(*FAST, "total_timesteps=384", "logger=minimal", "resume=true"), tmp_path)
+    assert summary["resumed_from"].endswith("ckpt_128.pt") and summary["total_timesteps"] == 384
+    for p in (tmp_path / "checkpoints").glob("ckpt_*.pt"):
+        p.write_bytes(p.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="ckpt_384.pt.*corrupt"):
         train(compose_cfg(*FAST, "total_timesteps=512", "logger=minimal", "resume=true"), tmp_path)
+
+
+def test_flipped_weight_bytes_are_refused(tmp_path):
+    """A byte flipped inside the weights is caught by the checksum, not loaded silently."""
+    import envs.minigrid as mg
+    from algorithms.ppo import PPO
+    from rlcore.checkpoint import load_checkpoint, save_checkpoint
+
+    model = PPO(mg.make("MiniGrid-Empty-5x5-v0", num_envs=2, seed=0), n_steps=8)
+    path = save_checkpoint(tmp_path / "m.pt", model.state_dict())
+    payload = torch.load(path, weights_only=True)
+    weight = payload["policy"]["actor_out.weight"]
+    weight.view(torch.uint8)[3] ^= 0x10
+    torch.save(payload, path)  # the old checksum stays: the file is well-formed but its weights changed
+    with pytest.raises(CheckpointError, match="m.pt is corrupt.*checksum"):
+        load_checkpoint(path, "rlreward.ppo/1")
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_last_good_state_is_finite(tmp_path):
+    """If the weights are already NaN, the hook saves nothing and names the newest finite checkpoint."""
+    from algorithms.ppo import PPO
+    from rlcore.learner import NonFiniteLossError, checkpoint_on_non_finite
+    from toy_envs import ChainEnv
+
+    model = PPO(ChainEnv(num_envs=2), n_steps=8)
+    model.save(tmp_path / "ckpt_16.pt")
+    with torch.no_grad():
+        next(model.policy.parameters()).fill_(float("nan"))
+    model.on_non_finite = checkpoint_on_non_finite(tmp_path / "last_good.pt")
+    with pytest.raises(NonFiniteLossError, match="newest finite checkpoint is .*ckpt_16.pt"):
+        model.fail_non_finite({"value": torch.tensor(float("nan"))})
+    assert not (tmp_path / "last_good.pt").exists()
 
 
 def _cli(args, cwd, **kw):
