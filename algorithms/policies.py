@@ -84,6 +84,8 @@ class ActorCritic(nn.Module):
         self.encoder_name = encoder
         self.num_value_streams = num_value_streams
         sizes = list(hidden_sizes)
+        if not sizes or any(int(h) < 1 for h in sizes):
+            raise ValueError(f"algo.policy.hidden_sizes must be a non-empty list of positive sizes, got {sizes!r}")
         if encoder == "mlp":
             # Separate encoders (flattening has no parameters) and MLPs, like SB3's MlpPolicy.
             self.encoder = FlattenObs(observation_space)

@@ -115,6 +115,10 @@ class PPO(Learner):
     ) -> None:
         self.config = dataclasses.replace(config, **overrides) if config is not None else PPOConfig(**overrides)
         self.config.validate()
+        batch = self.config.n_steps * env.num_envs
+        if self.config.n_minibatches > batch:
+            raise ValueError(f"algo.params.n_minibatches={self.config.n_minibatches} exceeds the rollout's "
+                             f"n_steps * num_envs = {batch} transitions: minibatches would be empty; use at most {batch}")
         self.env = env
         self.device = env.device
         self.seed = int(seed)

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import rlcore.train  # noqa: F401 - registers the ${sanitize:} resolver used by the configs
 from rlcore.checkpoint import CheckpointError
+from rlcore.config import check_known_keys
 from rlcore.data import collect, random_policy, save_dataset
 from rlcore.make_env import make_env
 from rlcore.train import ConfigError, learner_class, resolve_device
@@ -66,6 +67,7 @@ def main() -> None:
 
     @hydra.main(version_base=None, config_path="../configs", config_name="collect")
     def _main(cfg: DictConfig) -> None:
+        check_known_keys(cfg)
         summary = collect_dataset(cfg)
         print(OmegaConf.to_yaml(OmegaConf.create(summary)))
 

@@ -165,11 +165,38 @@ def compose_config(config_name: str = "train", overrides: Sequence[str] = ()) ->
     register_configs()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         try:
-            return compose(config_name=config_name, overrides=list(overrides))
+            cfg = compose(config_name=config_name, overrides=list(overrides))
         except MissingConfigException:
             raise
         except ConfigCompositionException as exc:
             raise ConfigError(explain_config_error(exc)) from exc
+    check_known_keys(cfg)
+    return cfg
+
+
+def check_known_keys(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` for a key that no schema knows. Hydra's ``+key=value`` adds keys
+    even to structured nodes; this walks every node typed by a dataclass and refuses keys that are
+    not its fields (``+algo.params.lerning_rate=...``, ``+sede=1``)."""
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    def walk(node: Any, prefix: str) -> None:
+        if not isinstance(node, DictConfig):
+            return
+        kind = OmegaConf.get_type(node)
+        known = {f.name for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else None
+        for key in node.keys():
+            full = f"{prefix}{key}"
+            if known is not None and key not in known:
+                raise ConfigError(f"{full} is not a known key; known under {prefix.rstrip('.') or 'the root'}: "
+                                  f"{', '.join(sorted(known))}")
+            if key == "hydra":
+                continue
+            walk(node._get_node(key), f"{full}.")
+
+    walk(cfg, "")
 
 
 def explain_config_error(exc: BaseException) -> str:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from pathlib import Path
 from typing import Iterable, Optional
+
+from rlcore.atomic import atomic_write_text
 
 
 class RunLogger:
@@ -43,12 +46,16 @@ class RunLogger:
             self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=resume_step)
 
     def _open(self) -> None:
-        self._file = open(self.csv_path, "w", newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, restval="", extrasaction="ignore")
-        self._writer.writeheader()
+        """Write the header and the kept rows atomically (a kill while resuming leaves the old file),
+        then append new rows to it."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, restval="", extrasaction="ignore")
+        writer.writeheader()
         for r in self._rows:
-            self._writer.writerow(r)
-        self._file.flush()
+            writer.writerow(r)
+        atomic_write_text(self.csv_path, buffer.getvalue())
+        self._file = open(self.csv_path, "a", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, restval="", extrasaction="ignore")
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         if self.columns is None:

@@ -31,8 +31,9 @@ from typing import Any, Optional
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from rlcore.atomic import atomic_write_text
 from rlcore.callbacks import Callback
-from rlcore.config import ConfigError, register_configs
+from rlcore.config import ConfigError, check_known_keys, register_configs
 from rlcore.diagnostics import VisitationTracker, supports_visitation
 from rlcore.checkpoint import (CheckpointError, latest_checkpoint, latest_valid_checkpoint, load_checkpoint,
                                remove_stale_temp_files, save_checkpoint)
@@ -51,6 +52,9 @@ def _validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+    threads = cfg.get("num_threads")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ConfigError(f"num_threads must be null (torch's default) or an integer >= 1, got {threads!r}")
     for key in ("eval.every_timesteps", "checkpoint.every_timesteps", "eval.every_fit_steps", "checkpoint.every_fit_steps"):
         value = OmegaConf.select(cfg, key)
         if not isinstance(value, int) or value < 0:
@@ -244,7 +248,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     elif cfg.overwrite and existing is not None:
         for p in (run_dir / "checkpoints").glob("ckpt_*.pt"):
             p.unlink()
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     logger = RunLogger(
         run_dir,
@@ -305,7 +309,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
         "visitation_heatmap": str(heatmap) if heatmap else None,
         "final_model": str(run_dir / "final_model.pt"),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     run.env.close()
     run.eval_env.close()
     return summary
@@ -318,6 +322,7 @@ def _hydra_main() -> None:
     @hydra.main(version_base=None, config_path="../configs", config_name="train")
     def _main(cfg: DictConfig) -> float:
         run_dir = HydraConfig.get().runtime.output_dir
+        check_known_keys(cfg)
         summary = train(cfg, run_dir)
         print(f"\nrun dir:        {summary['run_dir']}")
         print(f"summary:        {Path(summary['run_dir']) / 'summary.json'}")
