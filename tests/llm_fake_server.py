@@ -1,7 +1,8 @@
 """A local OpenAI-compatible chat server that plays a script, for client and loop tests.
 
 `FakeLLMServer(script)` listens on 127.0.0.1 (free port) in a background thread and answers each
-``POST /v1/chat/completions`` with the next `Step` of its script, in arrival order; when the script
+``POST /v1/chat/completions`` with the next `Step` of its script, in arrival order (``GET /v1/models``
+lists `model` and is counted in `models_requests`, never taking a step); when the script
 runs out it keeps answering with `fallback` (a valid reward reply unless told otherwise). It counts
 and keeps every request body it received and the peak number of requests in flight.
 
@@ -61,6 +62,10 @@ class Step:
     kind: "reply" (200 with `text`), "status" (error `status` with `headers` and a JSON error body).
     delay_s: sleep before answering (a "slow" reply sleeps past the client timeout).
     usage: include a ``usage`` field in a 200 answer.
+    raw: send these bytes as the 200 body instead of a chat completion (malformed or partial JSON).
+    drip_s: send the body one byte every `drip_s` seconds (a stalled server that never trips a read timeout).
+    finish_reason: of the reply's choice; ``"length"`` is a reply cut off at max_tokens.
+    null_content: send ``"content": null``.
     """
 
     kind: str = "reply"
@@ -69,6 +74,10 @@ class Step:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     usage: bool = True
+    raw: bytes | None = None
+    drip_s: float = 0.0
+    finish_reason: str = "stop"
+    null_content: bool = False
 
     @classmethod
     def reply(cls, text: str, *, usage: bool = True, delay_s: float = 0.0) -> "Step":
@@ -77,6 +86,19 @@ class Step:
     @classmethod
     def slow(cls, delay_s: float, text: str = VALID_CODE) -> "Step":
         return cls(kind="reply", text=text, delay_s=delay_s)
+
+    @classmethod
+    def malformed(cls, raw: bytes = b'{"id": "chatcmpl-x", "choices": [{"index": 0, "mess') -> "Step":
+        return cls(kind="reply", raw=raw)
+
+    @classmethod
+    def drip(cls, drip_s: float = 0.2, text: str = VALID_CODE) -> "Step":
+        return cls(kind="reply", text=text, drip_s=drip_s)
+
+    @classmethod
+    def cut_off(cls, text: str | None = None) -> "Step":
+        """A reply that hit max_tokens: `text` (truncated content) or null content."""
+        return cls(kind="reply", text=text or "", finish_reason="length", null_content=text is None)
 
     @classmethod
     def status_error(cls, status: int, *, retry_after: str | None = None, message: str = "scripted error") -> "Step":
@@ -106,6 +128,7 @@ class FakeLLMServer:
         self.fallback = fallback if fallback is not None else Step.reply(VALID_CODE)
         self.model = model
         self.requests: list[dict[str, Any]] = []
+        self.models_requests = 0
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -147,8 +170,9 @@ class FakeLLMServer:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
-            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str]) -> None:
-                data = json.dumps(payload).encode()
+            def _send(self, status: int, payload: dict[str, Any] | bytes, headers: dict[str, str],
+                      drip_s: float = 0.0) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -156,9 +180,24 @@ class FakeLLMServer:
                     for k, v in headers.items():
                         self.send_header(k, v)
                     self.end_headers()
-                    self.wfile.write(data)
+                    if drip_s:
+                        for i in range(len(data)):
+                            self.wfile.write(data[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(drip_s)
+                    else:
+                        self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout) before the slow answer came
+
+            def do_GET(self) -> None:
+                if not self.path.rstrip("/").endswith("/models"):
+                    self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
+                    return
+                with server._lock:
+                    server.models_requests += 1
+                self._send(200, {"object": "list", "data": [{"id": server.model, "object": "model", "created": 0,
+                                                             "owned_by": "fake"}]}, {})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
@@ -175,20 +214,24 @@ class FakeLLMServer:
                         error = {"error": {"message": step.text, "type": "scripted", "code": step.status}}
                         self._send(step.status, error, step.headers)
                         return
+                    if step.raw is not None:
+                        self._send(200, step.raw, step.headers, step.drip_s)
+                        return
                     text = step.text.replace("{seed}", str(body.get("seed"))).replace("{n}", str(n))
                     payload: dict[str, Any] = {
                         "id": f"chatcmpl-fake-{n}",
                         "object": "chat.completion",
                         "created": int(time.time()),
                         "model": server.model,
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": None if step.null_content else text},
+                                     "finish_reason": step.finish_reason}],
                     }
                     if step.usage:
                         prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
                         completion = len(text.split())
                         payload["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
                                             "total_tokens": prompt + completion}
-                    self._send(200, payload, step.headers)
+                    self._send(200, payload, step.headers, step.drip_s)
                 finally:
                     server._done()
 

@@ -311,3 +311,98 @@ def test_make_client_from_configs(serve, tmp_path):
     assert make_client({"name": "offline"}, extra={"offline": lambda c: sentinel}) is sentinel
     with pytest.raises(ValueError, match=r"unknown llm config key\(s\) \['temprature'\]"):
         make_client({"name": "openai", "base_url": server.base_url, "model": "m", "temprature": 0.1})
+
+
+# ------------------------------------------------------------------------------------------ faults
+def test_malformed_json_is_retried_then_a_request_error(serve):
+    server = serve([Step.malformed(), Step.malformed(b"not json at all"), Step.malformed(b'{"choices": []}')])
+    client = make(server, max_retries=2)
+    with pytest.raises(LLMRequestError, match=r"malformed after 3 attempt\(s\) \(retries exhausted\): malformed reply") as info:
+        client.complete(MESSAGES)
+    assert info.value.kind == "malformed" and info.value.attempts == 3 and info.value.status is None
+    assert server.request_count == 3
+    assert client.usage.failures == 1 and client.usage.retries == 2 and client.usage.requests == 1
+
+
+def test_malformed_then_valid_reply(serve):
+    server = serve([Step.malformed(b'{"choices": [{"index": 0, "message": '), Step.reply(VALID_CODE)])
+    reply = make(server, max_retries=1).complete(MESSAGES)
+    assert reply.text == VALID_CODE and reply.attempts == 2 and server.request_count == 2
+
+
+def test_malformed_reply_in_complete_many_is_a_failed_slot(serve):
+    server = serve([Step.malformed(), Step.reply(VALID_CODE)])
+    client = make(server, max_retries=0)
+    out = client.complete_many(MESSAGES, 2, seeds=[0, 1])
+    assert isinstance(out[0], LLMRequestError) and out[0].kind == "malformed"
+    assert isinstance(out[1], ChatReply) and out[1].text == VALID_CODE
+
+
+def test_dripping_server_stops_at_the_deadline(serve):
+    import time
+
+    server = serve([Step.drip(0.05)] * 3)  # ~30 s for the whole body, each byte well within timeout_s
+    client = make(server, timeout_s=0.5, deadline_s=1.5, max_retries=2)
+    start = time.monotonic()
+    with pytest.raises(LLMRequestError, match=r"deadline of 1\.5 s") as info:
+        client.complete(MESSAGES)
+    elapsed = time.monotonic() - start
+    assert elapsed < 3.0, f"the deadline did not bound the request: {elapsed:.1f} s"
+    assert info.value.kind == "deadline" and info.value.attempts == 1
+    assert client.usage.failures == 1
+
+
+def test_deadline_bounds_retries_and_backoff(serve):
+    import time
+
+    server = serve([Step.slow(1.0)] * 10)
+    client = make(server, timeout_s=0.4, deadline_s=1.0, max_retries=9, backoff_s=0.2, backoff_max_s=0.2,
+                  sleep=time.sleep)
+    start = time.monotonic()
+    with pytest.raises(LLMRequestError) as info:
+        client.complete(MESSAGES)
+    assert time.monotonic() - start < 2.0
+    assert info.value.kind in ("timeout", "deadline") and info.value.attempts < 10
+
+
+def test_deadline_must_be_positive_or_null(serve):
+    server = serve([Step.reply(VALID_CODE)])
+    with pytest.raises(ValueError, match="deadline_s > 0"):
+        make(server, deadline_s=0)
+    assert make(server, deadline_s=None).complete(MESSAGES).text == VALID_CODE
+
+
+def test_cut_off_reply_keeps_its_finish_reason(serve):
+    server = serve([Step.cut_off(), Step.cut_off("```python\ndef compute_reward(state, act")])
+    client = make(server, max_tokens=64)
+    empty, truncated = client.complete(MESSAGES), client.complete(MESSAGES)
+    assert (empty.text, empty.finish_reason) == ("", "length")
+    assert truncated.finish_reason == "length" and truncated.text.endswith("(state, act")
+    assert client.usage.failures == 0
+
+
+def test_preflight_checks_endpoint_and_model(serve):
+    server = serve([], model="fake-model")
+    make(server).preflight()
+    assert server.models_requests == 1 and server.request_count == 0
+    assert make(server).usage.requests == 0
+    with pytest.raises(LLMRequestError, match=r"model 'other'.*does not serve this model; it serves 'fake-model'") as info:
+        make(server, model="other").preflight()
+    assert info.value.kind == "preflight"
+
+
+def test_preflight_without_a_server_fails_fast_with_one_message():
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = OpenAIChatClient(base_url=f"http://127.0.0.1:{port}/v1", model="m", api_key_env="RLREWARD_TEST_LLM_KEY",
+                              timeout_s=0.5, max_retries=4)
+    start = time.monotonic()
+    with pytest.raises(LLMRequestError) as info:
+        client.preflight()
+    assert time.monotonic() - start < 2.0
+    text = str(info.value)
+    assert f"http://127.0.0.1:{port}/v1" in text and "'m'" in text and "cannot connect" in text
+    assert "llm.preflight=false" in text and client.usage.requests == 0

@@ -424,7 +424,7 @@ def test_unreachable_endpoint_fails_every_candidate_at_the_request(tmp_path):
         port = sock.getsockname()[1]  # closed again: nothing listens there
     cfg = make_cfg("llm=openai", f"llm.base_url=http://127.0.0.1:{port}/v1", "llm.model=fake-model",
                    "llm.timeout_s=0.5", "llm.max_retries=1", "llm.backoff_s=0.01", "llm.backoff_max_s=0.02",
-                   "iterations=2", "candidates=2", "search.reeval_seeds=0")
+                   "llm.preflight=false", "iterations=2", "candidates=2", "search.reeval_seeds=0")
     summary = synthesize(cfg, tmp_path / "run", log=quiet)
     for it in range(2):
         for r in results(tmp_path / "run", it):
@@ -448,3 +448,74 @@ def test_mujoco_task_runs_through_the_loop(tmp_path):
     assert "forward_velocity" in cand["stats"]["components"]
     # return fitness: the env-reward baseline only (the task metric is the env return itself)
     assert set(summary["final"]["arms"]) == {"best", "env_reward"}
+
+
+# ---------------------------------------------------------------------------------- client faults
+def test_cut_off_and_malformed_replies_are_failed_candidates(tmp_path):
+    truncated = "Here it is.\n\n```python\ndef compute_reward(state, action, next_state):\n    d = (next_state"
+    script = [Step.cut_off(), Step.cut_off(truncated), Step.malformed(), Step.malformed(b"{"), Step.malformed(b"[]")]
+    with FakeLLMServer(script) as server:
+        overrides = [o for o in openai_overrides(server) if not o.startswith("llm.max_tokens")]
+        cfg = make_cfg(*overrides, "llm.max_tokens=64", "iterations=1", "candidates=3", "search.reeval_seeds=0")
+        summary = synthesize(cfg, tmp_path / "run", log=quiet)
+        assert server.models_requests == 1  # the preflight, not counted as a request
+    empty, cut, bad = results(tmp_path / "run", 0)
+    for r in (empty, cut):
+        assert (r["status"], r["stage"]) == ("failed", "extract")
+        assert "the reply was cut off at max_tokens=64 (finish_reason=length)" in r["error"]
+    assert "no fenced python code block" in empty["error"]
+    assert not (tmp_path / "run" / "iter_00" / "cand_01" / "train").exists()
+    assert (bad["status"], bad["stage"]) == ("failed", "request")
+    assert "malformed after 3 attempt(s)" in bad["error"] and bad["code"] is None
+    assert summary["llm_usage"]["requests"] == 3 and summary["llm_usage"]["failures"] == 1
+    assert summary["llm_usage"]["retries"] == 2
+    saved = read(tmp_path / "run" / "iter_00" / "replies.json")
+    assert saved[0]["finish_reason"] == "length" and saved[0]["max_tokens"] == 64
+    assert "cut off at max_tokens=64" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_no_server_fails_fast_before_any_candidate(tmp_path):
+    import time
+
+    from rewards.llm.search.loop import PreflightError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    url = f"http://127.0.0.1:{port}/v1"
+    cfg = make_cfg("llm=openai", f"llm.base_url={url}", "llm.model=fake-model", "llm.timeout_s=0.5",
+                   "llm.max_retries=4", "iterations=3", "candidates=4", "search.reeval_seeds=0")
+    lines: list[str] = []
+    start = time.monotonic()
+    with pytest.raises(PreflightError) as info:
+        synthesize(cfg, tmp_path / "run", log=lines.append)
+    assert time.monotonic() - start < 5.0
+    assert len(lines) == 1 and lines[0].startswith("LLM preflight failed: endpoint") and len(lines[0]) < 250
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert str(info.value) in report and url in report and "'fake-model'" in report and "cannot connect" in report
+    assert not list((tmp_path / "run").glob("iter_*"))
+    transcript = tmp_path / "run" / "transcript.jsonl"
+    assert not transcript.exists() or transcript.read_text() == ""
+
+
+def test_preflight_names_a_model_the_server_does_not_serve(tmp_path):
+    from rewards.llm.search.loop import PreflightError
+
+    with FakeLLMServer([], model="served-model") as server:
+        cfg = make_cfg(*openai_overrides(server), "iterations=1", "candidates=1", "search.reeval_seeds=0")
+        with pytest.raises(PreflightError, match="does not serve this model; it serves 'served-model'"):
+            synthesize(cfg, tmp_path / "run", log=quiet)
+        assert server.request_count == 0
+
+
+def test_preflight_is_skipped_when_off_and_for_replay(tmp_path):
+    from rewards.llm.search.proposers import make_proposer
+
+    cfg = make_cfg("llm=openai", "llm.base_url=http://127.0.0.1:9/v1", "llm.model=m", "llm.preflight=false")
+    assert make_proposer(cfg.llm, tmp_path).check_endpoint is False
+    assert make_proposer(make_cfg("llm=openai", "llm.model=m").llm, tmp_path).check_endpoint is True
+    transcript = tmp_path / "t.jsonl"
+    transcript.write_text("")
+    replay = make_proposer(make_cfg("llm=replay", f"llm.transcript={transcript}").llm, tmp_path)
+    assert replay.check_endpoint is False
+    replay.preflight()  # nothing to check

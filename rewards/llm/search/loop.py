@@ -47,8 +47,10 @@ from omegaconf import DictConfig, OmegaConf
 from rewards.llm.context import describe_env
 from rewards.llm.extract import NoCodeError, extract_code
 from rewards.llm.sandbox import RewardCodeError, compile_reward
+from rewards.llm.search.chat import LLMRequestError
+from rewards.llm.search.proposers import ReplyText, cut_off_message
 from rewards.llm.search.records import Candidate, ProposalRequest, Proposer, fitness_of, read_json, write_json
-from rewards.llm.search.report import write_report
+from rewards.llm.search.report import first_line, write_preflight_report, write_report
 from rewards.llm.search.rollout_gif import policy_gif
 from rewards.llm.search.training import TrainingJob, run_training_job, training_stats
 
@@ -59,6 +61,25 @@ SEARCH_KEYS = ("llm", "iterations", "candidates", "search", "task", "run_dir")
 Teacher = Callable[[list[dict]], list[int]]
 #: ``(iteration, best record or None) -> feedback text or None``
 FeedbackFn = Callable[[int, Optional[dict]], Optional[str]]
+
+
+class PreflightError(RuntimeError):
+    """The endpoint check before the first iteration failed; ``report`` is the report.md holding the full text."""
+
+    def __init__(self, message: str, report: Path) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def _saved_reply(reply: Any) -> dict[str, Any]:
+    """One entry of ``replies.json``: the error, or the text (with how it ended, for a cut-off reply)."""
+    if isinstance(reply, BaseException):
+        return {"error": f"{type(reply).__name__}: {reply}"}
+    entry: dict[str, Any] = {"text": str(reply)}
+    if getattr(reply, "finish_reason", None) is not None:
+        entry["finish_reason"] = reply.finish_reason
+        entry["max_tokens"] = getattr(reply, "max_tokens", None)
+    return entry
 
 
 # -------------------------------------------------------------------------------------- the search
@@ -127,10 +148,17 @@ class RewardSearch:
             cand.stage, cand.error = "request", f"{type(reply).__name__}: {reply}"
             return cand
         (cand_dir / "reply.md").write_text(str(reply))
+        cut_off = cut_off_message(reply)
         try:
             cand.code = extract_code(str(reply))
         except NoCodeError as exc:
-            cand.stage, cand.error = "extract", str(exc)
+            cand.stage, cand.error = "extract", f"{cut_off}: {exc}" if cut_off else str(exc)
+            return cand
+        if cut_off:
+            # the code may stop mid-program even when it parses: never train a truncated reward
+            (cand_dir / "code.py").write_text(cand.code)
+            cand.stage, cand.error = "extract", (f"{cut_off}; its code block may be incomplete, so it was not trained. "
+                                                 "Write a shorter reply (or raise llm.max_tokens).")
             return cand
         (cand_dir / "code.py").write_text(cand.code)
         try:
@@ -170,14 +198,14 @@ class RewardSearch:
         replies_path = it_dir / "replies.json"
         if replies_path.exists():
             saved = read_json(replies_path)
-            replies = [RuntimeError(r["error"]) if r.get("error") else r["text"] for r in saved]
+            replies = [RuntimeError(r["error"]) if r.get("error") else
+                       ReplyText(r["text"], r.get("finish_reason"), r.get("max_tokens")) for r in saved]
         else:
             self.log(f"iteration {it}: asking {self.proposer.name} for {request.k} candidates")
             replies = self.proposer.propose(request)
             if len(replies) != request.k:
                 raise RuntimeError(f"proposer {self.proposer.name} returned {len(replies)} replies, expected {request.k}")
-            write_json(replies_path, [{"error": f"{type(r).__name__}: {r}"} if isinstance(r, BaseException) else {"text": str(r)}
-                                      for r in replies])
+            write_json(replies_path, [_saved_reply(r) for r in replies])
         results: list[Optional[Candidate]] = [None] * len(replies)
         jobs: list[tuple[int, Candidate, dict]] = []
         for k, reply in enumerate(replies):
@@ -237,8 +265,25 @@ class RewardSearch:
             return None
 
     # ------------------------------------------------------------------------------ the loop
+    def preflight(self) -> None:
+        """The proposer's endpoint check (if it has one), once, before any request or training.
+
+        A failure writes ``report.md`` with the full error text, logs one short line and raises
+        :class:`PreflightError`.
+        """
+        check = getattr(self.proposer, "preflight", None)
+        if not callable(check):
+            return
+        try:
+            check()
+        except LLMRequestError as err:
+            report = write_preflight_report(self.run_dir, str(err))
+            self.log(f"{first_line(str(err), 160)} (full text: {report})")
+            raise PreflightError(str(err), report) from None
+
     def run(self) -> dict[str, Any]:
         """Run (or resume) the search and the final evaluation; returns the summary dict."""
+        self.preflight()
         state_path = self.run_dir / "search_state.json"
         state = read_json(state_path) if state_path.exists() else {"best": None, "iterations": []}
         write_json(self.run_dir / "env_context.json", {"text": self.ctx.text, "task": self.task, "metric": self.metric})

@@ -59,17 +59,52 @@ def chat_messages(request: ProposalRequest, templates_dir: Optional[str] = None)
     return msgs
 
 
-class ChatProposer:
-    """Candidates from a chat client (:class:`rewards.llm.search.chat.ChatClient`), K requests per iteration."""
+class ReplyText(str):
+    """A reply's text that remembers how it ended: ``finish_reason`` and the ``max_tokens`` it was asked with."""
 
-    def __init__(self, client: Any, templates_dir: Optional[str] = None, name: str = "chat") -> None:
+    finish_reason: Optional[str] = None
+    max_tokens: Optional[int] = None
+
+    def __new__(cls, text: str, finish_reason: Optional[str] = None, max_tokens: Optional[int] = None) -> "ReplyText":
+        obj = super().__new__(cls, text)
+        obj.finish_reason, obj.max_tokens = finish_reason, max_tokens
+        return obj
+
+
+def cut_off_message(reply: Any) -> Optional[str]:
+    """``"the reply was cut off at max_tokens=N (finish_reason=length)"`` for a cut-off reply, else None."""
+    if getattr(reply, "finish_reason", None) != "length":
+        return None
+    limit = getattr(reply, "max_tokens", None)
+    at = f"max_tokens={limit}" if limit is not None else "the server's token limit"
+    return f"the reply was cut off at {at} (finish_reason=length)"
+
+
+class ChatProposer:
+    """Candidates from a chat client (:class:`rewards.llm.search.chat.ChatClient`), K requests per iteration.
+
+    Replies come back as :class:`ReplyText` (their ``finish_reason`` kept, so the loop can name a
+    reply cut off at ``max_tokens``). `preflight()` runs the client's endpoint check unless
+    ``preflight=False`` (``llm.preflight=false``) or the client has none (a replayed transcript).
+    """
+
+    def __init__(self, client: Any, templates_dir: Optional[str] = None, name: str = "chat",
+                 preflight: bool = True) -> None:
         self.client, self.templates_dir, self.name = client, templates_dir, name
+        self.check_endpoint = bool(preflight)
 
     def propose(self, request: ProposalRequest) -> list[Any]:
         messages = chat_messages(request, self.templates_dir)
         seeds = [request.seed + j for j in range(request.k)]
         replies = self.client.complete_many(messages, request.k, seeds)
-        return [r if isinstance(r, BaseException) else r.text for r in replies]
+        limit = getattr(self.client, "max_tokens", getattr(getattr(self.client, "inner", None), "max_tokens", None))
+        return [r if isinstance(r, BaseException) else ReplyText(r.text, r.finish_reason, limit) for r in replies]
+
+    def preflight(self) -> None:
+        """Check the endpoint and model once; raises :class:`~rewards.llm.search.chat.LLMRequestError`."""
+        check = getattr(self.client, "preflight", None)
+        if self.check_endpoint and callable(check):
+            check()
 
     def usage(self) -> dict[str, float]:
         usage = getattr(self.client, "usage", None)
@@ -104,8 +139,12 @@ class OfflineSearchProposer:
 
 
 def make_proposer(llm_cfg: Any, run_dir: Path, templates_dir: Optional[str] = None) -> Any:
-    """The proposer for an ``llm`` config: ``offline``, ``openai`` (recorded to ``transcript.jsonl``) or ``replay``."""
+    """The proposer for an ``llm`` config: ``offline``, ``openai`` (recorded to ``transcript.jsonl``) or ``replay``.
+
+    ``llm.preflight`` (default true) applies to ``openai`` only: offline and replay need no endpoint.
+    """
     cfg = OmegaConf.to_container(llm_cfg, resolve=True) if OmegaConf.is_config(llm_cfg) else dict(llm_cfg)
+    preflight = bool(cfg.pop("preflight", True))
     name = cfg.get("name")
     if name == "offline":
         return OfflineSearchProposer(**{k: v for k, v in cfg.items() if k != "name"})
@@ -113,4 +152,4 @@ def make_proposer(llm_cfg: Any, run_dir: Path, templates_dir: Optional[str] = No
         cfg.setdefault("record_transcript", None)
         if not cfg["record_transcript"]:
             cfg["record_transcript"] = str(Path(run_dir) / "transcript.jsonl")
-    return ChatProposer(make_client(cfg), templates_dir, name=str(name))
+    return ChatProposer(make_client(cfg), templates_dir, name=str(name), preflight=preflight and name == "openai")

@@ -69,6 +69,23 @@ def _plot(final: dict, path: Path, metric: str, threshold: float) -> Optional[Pa
     return path
 
 
+def first_line(text: str, limit: int = 160) -> str:
+    """The first line of ``text``, cut to ``limit`` characters (with an ellipsis when cut)."""
+    line = (text.strip().splitlines() or [""])[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def write_preflight_report(run_dir: Path, error: str) -> Path:
+    """``report.md`` of a search that stopped before its first iteration: the full preflight error."""
+    path = Path(run_dir) / "report.md"
+    path.write_text("# Reward search: not started\n\n"
+                    "The check of the LLM endpoint before the first iteration failed, so no candidate was requested "
+                    "or trained.\n\n```text\n" + error.strip() + "\n```\n\n"
+                    "Start the server (or fix `llm.base_url` / `llm.model`) and run again; "
+                    "`llm.preflight=false` skips the check.\n")
+    return path
+
+
 def write_report(run_dir: Path, target_success: Optional[float] = None) -> Path:
     """Write ``report.md`` (and ``final_curves.png``) for the search in ``run_dir``; returns its path.
 

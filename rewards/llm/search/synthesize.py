@@ -62,9 +62,15 @@ def _hydra_main() -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
+    from rewards.llm.search.loop import PreflightError
+
     @hydra.main(version_base=None, config_path="../../../configs", config_name="synthesize")
     def _main(cfg: DictConfig) -> None:
-        summary = synthesize(cfg, Path(HydraConfig.get().runtime.output_dir))
+        try:
+            summary = synthesize(cfg, Path(HydraConfig.get().runtime.output_dir))
+        except PreflightError as err:
+            # the loop already logged the short line; the full text is in the report
+            raise SystemExit(f"stopped before the first iteration; see {err.report}") from None
         best = summary.get("best")
         print(f"\nrun dir: {summary['run_dir']}")
         print(f"report:  {summary.get('report')}")

@@ -155,6 +155,12 @@ class RecordingClient:
                       seeds: Sequence[int | None] | None = None) -> list[ChatReply | LLMRequestError]:
         return complete_concurrently(self.complete, messages, k, seeds, self.max_concurrency)
 
+    def preflight(self) -> None:
+        """The inner client's endpoint check, if it has one (not recorded: it is no exchange)."""
+        check = getattr(self.inner, "preflight", None)
+        if callable(check):
+            check()
+
     def close(self) -> None:
         self.transcript.close()
         close = getattr(self.inner, "close", None)
