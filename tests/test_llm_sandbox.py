@@ -96,7 +96,7 @@ HOSTILE = {
     "type": ("t = type(action)", "'type'"),
     "global": ("global X", "'global'"),
     "try": ("try:\n    x = 1\nexcept Exception:\n    x = 2", "try"),
-    "with": ("with torch.no_grad():\n    x = 1", "'with'"),
+    "with": ("with torch.enable_grad():\n    x = 1", "'with'"),  # with torch.no_grad(): is accepted (inert)
     "class": ("class A:\n    pass", "class"),
     "nested import": ("import math", "top level"),
 }

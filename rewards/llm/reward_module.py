@@ -25,7 +25,7 @@ from typing import Optional
 import gymnasium as gym
 import torch
 
-from rewards.llm.sandbox import compile_reward, tensor_stats
+from rewards.llm.sandbox import DEFAULT_MAX_COMPONENTS, compile_reward, tensor_stats
 from rlcore.batch import TransitionBatch
 from rlcore.reward import RewardModule, RewardRouting, RoutingLike, parse_routing
 
@@ -44,6 +44,10 @@ class CodeReward(RewardModule):
         routing: ``RewardRouting.REPLACE`` / ``"replace"`` (the program's reward is the learner's
             reward) or ``RewardRouting.ADD`` / ``"add"`` (the learner adds it to the env's reward).
         check_outputs: check shape, dtype and finiteness of every call (one host sync per rollout).
+        max_components: most components the program may return (more raise ``RewardCodeError``).
+
+    The program runs on copies of the batch's tensors: a write to its inputs (``action[:] = 6``)
+    cannot reach the learner's rollout storage.
 
     Raises:
         ValueError: neither or both of ``code`` / ``code_path``; a routing other than replace / add.
@@ -54,7 +58,7 @@ class CodeReward(RewardModule):
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, code_path: Optional[str] = None,
                  code: Optional[str] = None, routing: RoutingLike = RewardRouting.REPLACE,
-                 check_outputs: bool = True) -> None:
+                 check_outputs: bool = True, max_components: int = DEFAULT_MAX_COMPONENTS) -> None:
         super().__init__()
         if (code is None) == (code_path is None):
             raise ValueError("CodeReward needs exactly one of code= or code_path=")
@@ -64,7 +68,8 @@ class CodeReward(RewardModule):
             raise ValueError(f"{err} (the routing mode of the program's reward: 'replace' uses it in place of the "
                              "env's reward, 'add' adds it to the env's reward)") from None
         self.code = Path(code_path).read_text() if code_path is not None else str(code)
-        self.fn = compile_reward(self.code, None, validate=False, check_outputs=check_outputs)
+        self.fn = compile_reward(self.code, None, validate=False, check_outputs=check_outputs,
+                                 max_components=max_components)
         self._components: dict[str, torch.Tensor] = {}
 
     @torch.no_grad()
@@ -76,6 +81,7 @@ class CodeReward(RewardModule):
                              "records it for modules with needs_state=True")
         lead = batch.reward.dim()
         action = batch.action.reshape(-1, *batch.action.shape[lead:])
+        # the RewardFunction hands the program copies of these views of the rollout storage
         reward, components = self.fn(_flat(batch.state, lead), action, _flat(batch.next_state, lead))
         self._components = {k: v.detach() for k, v in components.items()}
         return reward.reshape(batch.batch_shape).float()

@@ -26,9 +26,10 @@ from typing import Any, Mapping
 
 import torch
 
-from .policy import DEFAULT_MAX_CHARS, ENTRY_POINT, RewardCodeError, check_code
+from .policy import DEFAULT_MAX_CHARS, DEFAULT_MAX_COMPONENTS, ENTRY_POINT, RewardCodeError, check_code
 from .process import child_environment, run_child
-from .runtime import ValidationReport, _load_entry, check_reward_outputs, format_user_exception, tensor_stats
+from .runtime import (ValidationReport, _load_entry, check_reward_outputs, copy_inputs, format_user_exception,
+                      tensor_stats)
 
 #: ``python -c`` program of the child: ``argv[1]`` is this package's ``__init__.py``, ``argv[2]`` the work dir.
 #: The package is loaded under its own name with the current directory off ``sys.path``.
@@ -76,7 +77,8 @@ def _signal_name(num: int) -> str:
 
 def validate_in_subprocess(code: str, sample: Mapping[str, Any], timeout_s: float = 20.0, cpu_seconds: int = 10,
                            memory_mb: int = 2048, *, raise_on_error: bool = False,
-                           max_chars: int = DEFAULT_MAX_CHARS) -> ValidationReport:
+                           max_chars: int = DEFAULT_MAX_CHARS,
+                           max_components: int = DEFAULT_MAX_COMPONENTS) -> ValidationReport:
     """Run ``compute_reward`` once on ``sample`` in a fresh, limited Python process.
 
     ``sample = {"state": dict[str, Tensor[N, ...]], "action": Tensor[N, ...], "next_state": ...}``
@@ -85,8 +87,10 @@ def validate_in_subprocess(code: str, sample: Mapping[str, Any], timeout_s: floa
     :func:`child_environment`, one torch thread, ``cpu_seconds`` of CPU time and ``memory_mb`` MiB
     of address space on top of what the interpreter with torch loaded already uses (for CUDA
     inputs, the same as a fraction of device memory); ``timeout_s`` bounds the wall-clock time,
-    interpreter start included. The child checks the outputs (:func:`check_reward_outputs`) and
-    that the inputs were not modified.
+    interpreter start included. The child calls the code on copies of the inputs
+    (:func:`~.runtime.copy_inputs`, as :class:`~.runtime.RewardFunction` does), checks the outputs
+    (:func:`check_reward_outputs`, at most ``max_components`` components) and refuses code that
+    wrote to its inputs.
 
     Failures of the reward code (refusal, exception, limit, bad output, crash) come back as
     ``report.ok == False`` with ``report.error``; with ``raise_on_error`` they raise
@@ -103,7 +107,7 @@ def validate_in_subprocess(code: str, sample: Mapping[str, Any], timeout_s: floa
                     "next_state": dict(sample["next_state"])}, os.path.join(workdir, "sample.pt"))
         with open(os.path.join(workdir, "request.json"), "w") as f:
             json.dump({"code": code, "cpu_seconds": int(cpu_seconds), "memory_mb": int(memory_mb),
-                       "max_chars": max_chars}, f)
+                       "max_chars": max_chars, "max_components": int(max_components)}, f)
         child = run_child([sys.executable, "-c", _BOOTSTRAP, _PACKAGE_INIT, workdir], cwd=workdir,
                           env=child_environment(), timeout_s=timeout_s)
         result_path = os.path.join(workdir, "result.json")
@@ -199,15 +203,18 @@ def _run_child(request: dict[str, Any], sample: dict[str, Any]) -> dict[str, Any
     check_code(code, int(request.get("max_chars", DEFAULT_MAX_CHARS)))  # the child checks again
     action: torch.Tensor = sample["action"]
     state, next_state = dict(sample["state"]), dict(sample["next_state"])
-    inputs = {f"state['{k}']": v for k, v in state.items()}
-    inputs.update({f"next_state['{k}']": v for k, v in next_state.items()})
-    inputs["action"] = action
-    originals = {label: t.clone() for label, t in inputs.items()}
+    passed_state, passed_action, passed_next = copy_inputs(state, action, next_state)  # what the code gets
+    inputs = {f"state['{k}']": v for k, v in passed_state.items()}
+    inputs.update({f"next_state['{k}']": v for k, v in passed_next.items()})
+    inputs["action"] = passed_action
+    originals = {f"state['{k}']": v for k, v in state.items()}
+    originals.update({f"next_state['{k}']": v for k, v in next_state.items()})
+    originals["action"] = action
     _apply_limits(int(request["cpu_seconds"]), int(request["memory_mb"]), action.device)
     fn = _load_entry(code, int(request.get("max_chars", DEFAULT_MAX_CHARS)))
     try:
         with torch.no_grad():
-            result = fn(dict(state), action, dict(next_state))
+            result = fn(passed_state, passed_action, passed_next)
     except (_CpuTimeExceeded, RewardCodeError):
         raise
     except BaseException as exc:  # noqa: BLE001 - everything the user code raises is reported
@@ -216,7 +223,8 @@ def _run_child(request: dict[str, Any], sample: dict[str, Any]) -> dict[str, Any
                                   f"the sandbox allows ({request['memory_mb']} MiB)\n"
                                   + format_user_exception(exc, code)) from exc
         raise RewardCodeError(f"{ENTRY_POINT} raised an exception:\n" + format_user_exception(exc, code)) from exc
-    reward, components = check_reward_outputs(result, action.shape[0], action.device, check_finite=True)
+    reward, components = check_reward_outputs(result, action.shape[0], action.device, check_finite=True,
+                                              max_components=int(request.get("max_components", DEFAULT_MAX_COMPONENTS)))
     for label, before in originals.items():
         if not torch.equal(before, inputs[label]):
             raise RewardCodeError(f"{ENTRY_POINT} modified its input {label} in place; reward code must not "

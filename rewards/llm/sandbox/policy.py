@@ -17,6 +17,7 @@ import ast
 import importlib
 import math
 import types
+import typing
 from typing import Any
 
 import torch
@@ -26,6 +27,17 @@ REWARD_FILENAME = "<reward_code>"
 ENTRY_POINT = "compute_reward"
 ENTRY_ARGS = ("state", "action", "next_state")
 DEFAULT_MAX_CHARS = 20_000
+#: most components one call may return (each is logged and shown to the model in the reflection)
+DEFAULT_MAX_COMPONENTS = 32
+#: component names are cut to this many characters (after :func:`sanitize_component_name`)
+MAX_COMPONENT_NAME_CHARS = 64
+#: deepest nesting of the syntax tree (a 1500-term ``1+1+...+1`` is 1500 levels deep): deeper code is
+#: refused before the checker, the compiler or ``exec`` could recurse that deep
+MAX_AST_DEPTH = 100
+
+#: Decorators that change nothing in eager mode and are removed before the code is checked and run
+#: (written as ``torch.jit.<name>`` with ``torch`` or an alias of it): a model's TorchScript habit.
+INERT_JIT_DECORATORS: frozenset[str] = frozenset({"script", "ignore", "unused", "export", "script_if_tracing"})
 
 
 #: Modules reward code may import or reach through attributes (``torch.nn`` only on the way to
@@ -129,11 +141,135 @@ def _bounded_constant_op(node: ast.BinOp) -> bool:
     return True
 
 
+def _dotted(node: ast.expr) -> list[str] | None:
+    """``["torch", "jit", "script"]`` for ``torch.jit.script``; ``None`` for anything but a name chain."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return parts[::-1]
+
+
+def _check_depth(tree: ast.AST) -> None:
+    """Refuse trees nested deeper than :data:`MAX_AST_DEPTH` (iteratively: no recursion here)."""
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_AST_DEPTH:
+            line = getattr(node, "lineno", None)
+            where = f" (at line {line})" if line else ""
+            raise RewardCodeError(f"the code is nested too deeply{where}: more than {MAX_AST_DEPTH} levels of "
+                                  "nested expressions or statements (e.g. a very long chain like 1 + 1 + ... + 1, "
+                                  "or deeply nested brackets); split it into smaller steps")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+class _Normaliser(ast.NodeTransformer):
+    """Removes what models write out of habit and what never matters when the code runs eagerly:
+    type annotations (arguments, returns, ``x: T = v`` becomes ``x = v``), ``from typing import ...`` /
+    ``import typing`` and ``from __future__ import annotations`` at the top level, ``torch.jit.script``
+    style decorators (:data:`INERT_JIT_DECORATORS`) and ``with torch.no_grad():`` (the code always
+    runs under ``torch.no_grad()``; the block's body stays). It only removes code: everything that is
+    left is checked by the policy and is exactly what runs. ``typing_names`` are the names the
+    removed typing imports bound (the policy refuses them anywhere they are still used)."""
+
+    def __init__(self, tree: ast.Module):
+        self.torch_names = {"torch"}
+        self.typing_names: set[str] = set()
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    if alias.name == "torch" and alias.asname:
+                        self.torch_names.add(alias.asname)
+
+    # ------------------------------------------------------------------ imports
+    @staticmethod
+    def _bindable(name: str) -> bool:
+        return not (name.startswith("_") or name in FORBIDDEN_NAMES or name in ("torch", "math"))
+
+    def _typing_import(self, stmt: ast.stmt) -> bool:
+        """Whether ``stmt`` is an import of typing names only (then it is removed)."""
+        if isinstance(stmt, ast.Import):
+            if not all(a.name == "typing" and self._bindable(a.asname or a.name) for a in stmt.names):
+                return False
+            self.typing_names.update(a.asname or a.name for a in stmt.names)
+            return True
+        if isinstance(stmt, ast.ImportFrom) and not stmt.level:
+            if stmt.module == "__future__":
+                return all(a.name == "annotations" and a.asname is None for a in stmt.names)
+            if stmt.module != "typing":
+                return False
+            if not all(a.name != "*" and not a.name.startswith("_") and hasattr(typing, a.name)
+                       and self._bindable(a.asname or a.name) for a in stmt.names):
+                return False
+            self.typing_names.update(a.asname or a.name for a in stmt.names)
+            return True
+        return False
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        node.body = [stmt for stmt in node.body if not self._typing_import(stmt)]
+        self.generic_visit(node)
+        return node
+
+    # ------------------------------------------------------------------ annotations and decorators
+    def _inert_decorator(self, node: ast.expr) -> bool:
+        parts = _dotted(node)
+        return (parts is not None and len(parts) == 3 and parts[0] in self.torch_names and parts[1] == "jit"
+                and parts[2] in INERT_JIT_DECORATORS)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        node.decorator_list = [d for d in node.decorator_list if not self._inert_decorator(d)]
+        node.returns = None
+        a = node.args
+        for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, *([a.vararg] if a.vararg else []),
+                    *([a.kwarg] if a.kwarg else [])]:
+            arg.annotation = None
+        return self._visit_body(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.stmt | None:
+        if node.value is None:
+            return None  # a bare declaration ``x: int`` does nothing
+        return self.generic_visit(ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node))
+
+    def visit_With(self, node: ast.With) -> Any:
+        item = node.items[0] if len(node.items) == 1 else None
+        call = item.context_expr if item is not None else None
+        if (item is not None and item.optional_vars is None and isinstance(call, ast.Call) and not call.args
+                and not call.keywords and (_dotted(call.func) or [None])[0] in self.torch_names
+                and _dotted(call.func)[1:] == ["no_grad"]):
+            body: list[ast.stmt] = []
+            for stmt in node.body:
+                out = self.visit(stmt)
+                if isinstance(out, list):
+                    body.extend(out)
+                elif out is not None:
+                    body.append(out)
+            return body or [ast.copy_location(ast.Pass(), node)]
+        return self._visit_body(node)
+
+    def _visit_body(self, node: ast.AST) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(getattr(node, "body", None), list) and not node.body:
+            node.body = [ast.copy_location(ast.Pass(), node)]  # a body left empty by removed declarations
+        return node
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        node = super().generic_visit(node)
+        if isinstance(node, (ast.If, ast.For, ast.While)) and not node.body:
+            node.body = [ast.copy_location(ast.Pass(), node)]
+        return node
+
+
 class _PolicyChecker:
     """Collects policy violations of one parsed module as ``(lineno, message)`` pairs."""
 
-    def __init__(self, tree: ast.Module):
+    def __init__(self, tree: ast.Module, typing_names: frozenset[str] = frozenset()):
         self.tree = tree
+        #: names bound by the (removed) typing imports: they exist only in annotations, which are removed
+        self.typing_names = typing_names
         self.problems: list[tuple[int, str]] = []
         self.parents: dict[ast.AST, ast.AST] = {}
         for node in ast.walk(tree):
@@ -181,9 +317,12 @@ class _PolicyChecker:
 
     def check_constant_assignment(self, stmt: ast.Assign | ast.AnnAssign) -> None:
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        names: list[ast.expr] = []
         for t in targets:
+            names.extend(t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t])  # A, B = 1, 2
+        for t in names:
             if not isinstance(t, ast.Name):
-                self.refuse(stmt, "top-level assignments must bind plain names (NAME = constant)")
+                self.refuse(stmt, "top-level assignments must bind plain names (NAME = constant, or A, B = 1, 2)")
             elif t.id == ENTRY_POINT:
                 self.refuse(stmt, f"'{ENTRY_POINT}' must be a function definition, not an assignment")
         if stmt.value is None or not self.is_constant_expr(stmt.value):
@@ -209,7 +348,8 @@ class _PolicyChecker:
 
     # ------------------------------------------------------------------ imports
     def check_import(self, stmt: ast.Import | ast.ImportFrom) -> None:
-        allowed = "reward code may only import torch and math (both are already provided)"
+        allowed = ("reward code may only import torch and math (both are already provided), and names from "
+                   "typing for annotations")
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 if alias.name not in ALLOWED_MODULES:
@@ -284,6 +424,10 @@ class _PolicyChecker:
             self.refuse(node, f"'{name}' names a module and cannot be rebound")
 
     def check_name(self, node: ast.Name) -> None:
+        if node.id in self.typing_names:
+            self.refuse(node, f"'{node.id}' comes from typing and may only be used in type annotations "
+                              "(which are removed before the code runs)")
+            return
         if not (node.id in self.roots and isinstance(node.ctx, ast.Load)):
             self.check_bound_name(node, node.id)  # forbidden names, and module names being rebound
             return
@@ -367,14 +511,29 @@ def _parse(code: str, max_chars: int) -> ast.Module:
         raise RewardCodeError(f"the code cannot be parsed: {type(exc).__name__}: {exc}") from None
 
 
-def check_code(code: str, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+def check_code(code: str, max_chars: int = DEFAULT_MAX_CHARS) -> ast.Module:
     """Apply the AST policy to ``code``; raise :class:`RewardCodeError` listing every violation.
 
     Each violation names its line (``line 3: ...``) and the refused name, attribute or statement.
+    Returns the checked tree: the code with the inert habits :class:`_Normaliser` removes
+    (annotations, typing imports, ``torch.jit`` decorators, ``with torch.no_grad():``) taken out;
+    it is what :func:`~.runtime._load_entry` compiles. Any failure of the checker itself (a
+    ``RecursionError``, ``MemoryError``, an error of :mod:`ast`) is a :class:`RewardCodeError` too.
     """
-    tree = _parse(code, max_chars)
-    problems = _PolicyChecker(tree).run()
+    try:
+        tree = _parse(code, max_chars)
+        _check_depth(tree)
+        normaliser = _Normaliser(tree)
+        tree = ast.fix_missing_locations(normaliser.visit(tree))
+        problems = _PolicyChecker(tree, frozenset(normaliser.typing_names)).run()
+    except RewardCodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a crash of the checker refuses the code, it must not stop the caller
+        detail = str(exc)[:300]
+        raise RewardCodeError(f"the sandbox could not check the code ({type(exc).__name__}: {detail}); "
+                              "simplify it (shorter expressions, less nesting)") from None
     if problems:
         lines = [f"line {ln}: {msg}" if ln else msg for ln, msg in problems]
         raise RewardCodeError("the reward code was refused by the sandbox policy:\n" + "\n".join(lines))
+    return tree
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import builtins
 import importlib
 import math
+import re
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import torch
 
-from .policy import ALLOWED_MODULES, DEFAULT_MAX_CHARS, ENTRY_POINT, REWARD_FILENAME, RewardCodeError, check_code
+from .policy import (ALLOWED_MODULES, DEFAULT_MAX_CHARS, DEFAULT_MAX_COMPONENTS, ENTRY_POINT,
+                     MAX_COMPONENT_NAME_CHARS, REWARD_FILENAME, RewardCodeError, check_code)
 
 
 def _guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
@@ -46,9 +48,14 @@ SAFE_BUILTINS.update({"True": True, "False": False, "None": None, "print": _quie
 
 
 def _load_entry(code: str, max_chars: int = DEFAULT_MAX_CHARS) -> Callable[..., Any]:
-    """Check ``code``, execute its top level with restricted builtins, return ``compute_reward``."""
-    check_code(code, max_chars)
-    code_obj = compile(code, REWARD_FILENAME, "exec", dont_inherit=True)
+    """Check ``code``, execute its top level with restricted builtins, return ``compute_reward``.
+
+    What runs is the tree :func:`~.policy.check_code` checked (the code without its inert habits)."""
+    tree = check_code(code, max_chars)
+    try:
+        code_obj = compile(tree, REWARD_FILENAME, "exec", dont_inherit=True)
+    except Exception as exc:  # noqa: BLE001 - e.g. 'break' outside a loop, or a RecursionError of the compiler
+        raise RewardCodeError(f"the reward code cannot be compiled: {type(exc).__name__}: {str(exc)[:300]}") from None
     namespace: dict[str, Any] = {"__builtins__": dict(SAFE_BUILTINS), "torch": torch, "math": math,
                                  "__name__": "reward_code"}
     try:
@@ -100,12 +107,40 @@ def tensor_stats(t: torch.Tensor) -> dict[str, float]:
     return {"mean": float(t.mean()), "min": float(t.min()), "max": float(t.max())}
 
 
-def check_reward_outputs(result: Any, num_envs: int, device: torch.device, *,
-                         check_finite: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def sanitize_component_name(name: str, max_chars: int = MAX_COMPONENT_NAME_CHARS) -> str:
+    """``name`` with every character outside ``[A-Za-z0-9_.-]`` replaced by ``_``, cut to ``max_chars``
+    (``"_"`` for an empty name): what a component is called in logs and in the model's prompt."""
+    return _UNSAFE_NAME_CHARS.sub("_", str(name))[:max_chars] or "_"
+
+
+def _sanitize_components(components: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Components under :func:`sanitize_component_name` names; clashes get ``_2``, ``_3``, ... suffixes."""
+    if all(len(k) <= MAX_COMPONENT_NAME_CHARS and not _UNSAFE_NAME_CHARS.search(k) and k for k in components):
+        return components
+    out: dict[str, torch.Tensor] = {}
+    for key, value in components.items():
+        name = base = sanitize_component_name(key)
+        i = 2
+        while name in out or (name != key and name in components):
+            suffix = f"_{i}"
+            name = base[:MAX_COMPONENT_NAME_CHARS - len(suffix)] + suffix
+            i += 1
+        out[name] = value
+    return out
+
+
+def check_reward_outputs(result: Any, num_envs: int, device: torch.device, *, check_finite: bool = True,
+                         max_components: int = DEFAULT_MAX_COMPONENTS
+                         ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Validate what ``compute_reward`` returned; return ``(reward float32[N], components)``.
 
     Shape, dtype and device checks read metadata only; ``check_finite`` adds one host sync for all
-    tensors together. Raises :class:`RewardCodeError` naming the offending value.
+    tensors together and checks the values as float32 (a float64 ``1e300`` is ``inf`` there). More
+    than ``max_components`` components are refused; component names come back sanitised
+    (:func:`sanitize_component_name`). Raises :class:`RewardCodeError` naming the offending value.
     """
     n = num_envs
     if not isinstance(result, (tuple, list)) or len(result) != 2:
@@ -126,9 +161,13 @@ def check_reward_outputs(result: Any, num_envs: int, device: torch.device, *,
     if not isinstance(components, dict):
         raise RewardCodeError(f"components (second return value) must be a dict of str -> tensor [{n}]; "
                               f"got {_describe(components)}")
+    if len(components) > max_components:
+        raise RewardCodeError(f"{ENTRY_POINT} returned {len(components)} components; at most {max_components} are "
+                              "allowed (each one is logged and shown back to you): merge or drop some")
+    components = _sanitize_components(components) if all(isinstance(k, str) for k in components) else components
     for key, value in components.items():
         if not isinstance(key, str):
-            raise RewardCodeError(f"component key {key!r} is not a string")
+            raise RewardCodeError(f"component key {sanitize_component_name(repr(key))!r} is not a string")
         if not isinstance(value, torch.Tensor):
             raise RewardCodeError(f"component '{key}' must be a torch.Tensor of shape [{n}]; got {_describe(value)}")
         if value.is_complex():
@@ -137,31 +176,49 @@ def check_reward_outputs(result: Any, num_envs: int, device: torch.device, *,
             raise RewardCodeError(f"component '{key}' has shape {list(value.shape)}; expected [{n}]")
         if value.device != device:
             raise RewardCodeError(f"component '{key}' is on device {value.device}; expected {device}")
+    reward32 = reward.float()
     if check_finite:
-        tensors = [("reward", reward)] + [(f"component '{k}'", v) for k, v in components.items()]
-        flags = torch.stack([torch.isfinite(t).all() for _, t in tensors]).tolist()  # the one host sync
-        for (label, t), ok in zip(tensors, flags):
+        # checked as float32, the dtype they are used and logged in (a float64 1e300 overflows to inf)
+        tensors = [("reward", reward, reward32)] + [(f"component '{k}'", v, v.float()) for k, v in components.items()]
+        flags = torch.stack([torch.isfinite(t).all() for _, _, t in tensors]).tolist()  # the one host sync
+        for (label, orig, t), ok in zip(tensors, flags):
             if not ok:
                 nan = int(torch.isnan(t).sum())
                 inf = int(torch.isinf(t).sum())
-                raise RewardCodeError(f"{label} has non-finite values: {nan} NaN and {inf} inf out of {n}")
-    return reward.float(), components
+                note = ""
+                if orig.dtype != torch.float32 and bool(torch.isfinite(orig).all()):
+                    note = (f" (finite as {orig.dtype}, but beyond the float32 range of about +-3.4e38: "
+                            "keep the values small)")
+                raise RewardCodeError(f"{label} has non-finite values: {nan} NaN and {inf} inf out of {n}{note}")
+    return reward32, components
+
+
+def copy_inputs(state: Mapping[str, Any], action: torch.Tensor, next_state: Mapping[str, Any]
+                ) -> tuple[dict[str, Any], torch.Tensor, dict[str, Any]]:
+    """``(state, action, next_state)`` with every tensor cloned: what reward code is called on, so that
+    writes to its inputs stay in the copies (torch has no read-only tensors to hand out instead)."""
+    def clone(v: Any) -> Any:
+        return v.clone() if isinstance(v, torch.Tensor) else v
+    return ({k: clone(v) for k, v in state.items()}, action.clone(), {k: clone(v) for k, v in next_state.items()})
 
 
 class RewardFunction:
     """Compiled reward code, called in-process: ``(state, action, next_state) -> (reward, components)``.
 
     ``state``/``next_state``: dict[str, Tensor[N, ...]]; ``action``: Tensor[N, ...]. Returns
-    ``reward`` float32[N] on ``action.device`` and ``components`` dict[str, Tensor[N]]. Runs under
-    ``torch.no_grad()``; the dicts passed in are shallow copies. Exceptions of the reward code and
+    ``reward`` float32[N] on ``action.device`` and ``components`` dict[str, Tensor[N]] (at most
+    ``max_components``, sanitised names). Runs under ``torch.no_grad()`` on copies of every input
+    tensor (:func:`copy_inputs`), so a write to an input (``action[:] = 6``) cannot reach the
+    caller's tensors (e.g. the learner's rollout storage). Exceptions of the reward code and
     bad outputs become :class:`RewardCodeError` (with the user's line numbers). There is no time or
     memory limit in-process: that is what :func:`~.child.validate_in_subprocess` is for.
     """
 
     def __init__(self, code: str, *, check_outputs: bool = True, validation: ValidationReport | None = None,
-                 max_chars: int = DEFAULT_MAX_CHARS):
+                 max_chars: int = DEFAULT_MAX_CHARS, max_components: int = DEFAULT_MAX_COMPONENTS):
         self.code = code
         self.check_outputs = check_outputs
+        self.max_components = int(max_components)
         self.validation = validation
         self._fn = _load_entry(code, max_chars)
         self._component_names: tuple[str, ...] = tuple(validation.component_names) if validation else ()
@@ -175,13 +232,13 @@ class RewardFunction:
                  next_state: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         try:
             with torch.no_grad():
-                result = self._fn(dict(state), action, dict(next_state))
+                result = self._fn(*copy_inputs(state, action, next_state))
         except RewardCodeError:
             raise
         except Exception as exc:
             raise RewardCodeError(f"{ENTRY_POINT} raised an exception:\n" + format_user_exception(exc, self.code)) from exc
         reward, components = check_reward_outputs(result, action.shape[0], action.device,
-                                                  check_finite=self.check_outputs)
+                                                  check_finite=self.check_outputs, max_components=self.max_components)
         if not self._component_names:
             self._component_names = tuple(components)
         return reward, components

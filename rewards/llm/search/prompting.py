@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rewards.llm.context import EnvContext
+from rewards.llm.sandbox import DEFAULT_MAX_COMPONENTS, sanitize_component_name
 from rewards.llm.search.formatting import format_number, python_fence
 
 __all__ = [
@@ -177,7 +178,7 @@ def _pick(n: int, max_points: int) -> list[int]:
 
 
 def format_reflection(stats: Mapping[str, Any], max_points: int = 10, include_code: bool = False,
-                      max_error_chars: int = 1500) -> str:
+                      max_error_chars: int = 1500, max_components: int = DEFAULT_MAX_COMPONENTS) -> str:
     """Training statistics of one reward candidate as compact text for the reflection prompt.
 
     Args:
@@ -188,6 +189,9 @@ def format_reflection(stats: Mapping[str, Any], max_points: int = 10, include_co
         include_code: also show ``stats["code"]`` (for candidates other than the one shown as the
             model's previous answer).
         max_error_chars: an error text is cut to its last this-many characters.
+        max_components: at most this many components are shown (a note counts the rest); their
+            names are sanitised (:func:`~rewards.llm.sandbox.sanitize_component_name`: ``[A-Za-z0-9_.-]``,
+            64 characters) so no name can inject text into the prompt.
 
     Returns:
         text such as ``success rate at steps 0, 10k, ...: 0, 0.05, ...`` and one line per component.
@@ -229,7 +233,9 @@ def format_reflection(stats: Mapping[str, Any], max_points: int = 10, include_co
         lines.append("reward components (per-step mean / min / max over the rollouts at each point):")
     else:
         lines.append("no reward component statistics were recorded.")
-    for name, points in components.items():
+    shown = list(components.items())[:max(0, int(max_components))]
+    for raw_name, points in shown:
+        name = sanitize_component_name(raw_name)
         points = list(points)
         if not points:
             lines.append(f"  {name}: no values recorded")
@@ -240,6 +246,8 @@ def format_reflection(stats: Mapping[str, Any], max_points: int = 10, include_co
             + " | min " + ", ".join(_num(points[i][2]) for i in idx)
             + " | max " + ", ".join(_num(points[i][3]) for i in idx)
         )
+    if len(components) > len(shown):
+        lines.append(f"  ({len(components) - len(shown)} more components not shown)")
     return "\n".join(lines)
 
 
