@@ -78,7 +78,8 @@ def _signal_name(num: int) -> str:
 def validate_in_subprocess(code: str, sample: Mapping[str, Any], timeout_s: float = 20.0, cpu_seconds: int = 10,
                            memory_mb: int = 2048, *, raise_on_error: bool = False,
                            max_chars: int = DEFAULT_MAX_CHARS,
-                           max_components: int = DEFAULT_MAX_COMPONENTS) -> ValidationReport:
+                           max_components: int = DEFAULT_MAX_COMPONENTS,
+                           isolation: str = "auto") -> ValidationReport:
     """Run ``compute_reward`` once on ``sample`` in a fresh, limited Python process.
 
     ``sample = {"state": dict[str, Tensor[N, ...]], "action": Tensor[N, ...], "next_state": ...}``
@@ -109,7 +110,7 @@ def validate_in_subprocess(code: str, sample: Mapping[str, Any], timeout_s: floa
             json.dump({"code": code, "cpu_seconds": int(cpu_seconds), "memory_mb": int(memory_mb),
                        "max_chars": max_chars, "max_components": int(max_components)}, f)
         child = run_child([sys.executable, "-c", _BOOTSTRAP, _PACKAGE_INIT, workdir], cwd=workdir,
-                          env=child_environment(), timeout_s=timeout_s)
+                          env=child_environment(), timeout_s=timeout_s, isolation=isolation)
         result_path = os.path.join(workdir, "result.json")
         result: dict[str, Any] | None = None
         if os.path.exists(result_path):

@@ -1,42 +1,122 @@
-"""Child processes with a wall-clock limit: a scrubbed environment, a timeout, and a kill of the whole group.
+"""Child processes that run model-written code: OS isolation, an allowlisted environment, a
+wall-clock limit and a kill of the whole group.
 
 Both children of the reward search go through :func:`run_child`: the sandbox's validation child
 (:func:`~.child.validate_in_subprocess`) and the training worker of each candidate
-(``rewards.llm.search.training``). The child starts in its own session (so its process group holds
-everything it spawns); when ``timeout_s`` seconds of wall-clock time pass, the group gets ``SIGKILL``
-and what the child wrote until then is still collected.
+(``rewards.llm.search.training``).
 
-:func:`child_environment` is the environment both get: the parent's without secrets.
+* **Isolation** (``isolation="auto"`` or ``"bwrap"``): the child runs under bubblewrap
+  (``bwrap``, a maintained namespace sandbox) with every namespace unshared — no network (an empty
+  network namespace), its own PID/IPC/UTS namespaces — the whole filesystem read-only, a private
+  ``/tmp``, and write access only to its working directory and the paths the caller names. ``auto``
+  uses bwrap when it is installed and works here, and otherwise runs the child without it after a
+  loud warning (logged and issued as a ``RuntimeWarning``); ``bwrap`` refuses to run without it;
+  ``off`` never isolates (trusted code, tests).
+* **Environment**: :func:`child_environment` passes an allowlist of variables (:data:`ALLOWED_ENV`),
+  never the parent's secrets, whatever their names.
+* **Time**: the child starts in its own session; when ``timeout_s`` seconds of wall-clock time
+  pass, its group gets ``SIGKILL`` (bwrap's ``--die-with-parent`` takes the sandboxed processes
+  with it) and what the child wrote until then is still collected.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-#: Substrings of environment-variable names that mark them as secrets (case-insensitive).
+log = logging.getLogger(__name__)
+
+#: The only parent environment variables a child sees: what Python, torch and the simulators need.
+ALLOWED_ENV: tuple[str, ...] = (
+    "PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
+    "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "LD_LIBRARY_PATH", "MUJOCO_GL", "PYOPENGL_PLATFORM", "SDL_VIDEODRIVER",
+)
+#: Substrings of environment-variable names that mark them as secrets (case-insensitive); checked
+#: on top of the allowlist, for names a caller adds.
 SECRET_NAME_MARKERS: tuple[str, ...] = (
     "KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "PRIVATE", "COOKIE", "SESSION",
 )
 _SECRET_VALUE = re.compile(r"^(sk-|ghp_|gho_|github_pat_|hf_|xox[abp]-|AKIA)")
-_DROPPED_PYTHON_VARS = ("PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONBREAKPOINT", "PYTHONHOME")
+#: ``isolation`` values of :func:`run_child`.
+ISOLATION_MODES = ("auto", "bwrap", "off")
 
 
 def child_environment(parent_env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a child: ``parent_env`` (default ``os.environ``) without variables whose
-    name contains a :data:`SECRET_NAME_MARKERS` marker or whose value looks like a known token
-    format, with one-thread math libraries."""
+    """The environment of a child: the :data:`ALLOWED_ENV` variables of ``parent_env`` (default
+    ``os.environ``) whose values do not look like a known token format, with one-thread math libraries."""
     source = os.environ if parent_env is None else parent_env
     env = {k: v for k, v in source.items()
-           if not any(m in k.upper() for m in SECRET_NAME_MARKERS)
-           and not _SECRET_VALUE.match(v) and k not in _DROPPED_PYTHON_VARS}
+           if k in ALLOWED_ENV and not any(m in k.upper() for m in SECRET_NAME_MARKERS) and not _SECRET_VALUE.match(v)}
     env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
     return env
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_available() -> str | None:
+    """Why bubblewrap cannot isolate children here, or None when it can (probed once per process)."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    try:
+        probe = subprocess.run([exe, *_bwrap_args([]), "--", "true"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap failed to start: {exc}"
+    if probe.returncode != 0:
+        return f"the kernel refused bwrap's namespaces: {probe.stderr.decode('utf-8', 'replace').strip()[:300]}"
+    return None
+
+
+def _bwrap_args(writable: Sequence[str], readable: Sequence[str] = ()) -> list[str]:
+    """Everything read-only, a private empty ``/tmp``; then ``readable`` paths bound back read-only
+    (what lies under ``/tmp`` would be hidden otherwise: the interpreter, the code, the run dir) and
+    ``writable`` paths bound read-write."""
+    args = ["--die-with-parent", "--unshare-all", "--new-session", "--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev",
+            "--proc", "/proc", "--tmpfs", "/tmp"]
+    for path in readable:
+        args += ["--ro-bind", path, path]
+    for path in writable:
+        args += ["--bind", path, path]
+    return args
+
+
+def _python_paths() -> list[str]:
+    """Directories the child's interpreter needs to read: its prefixes and every ``sys.path`` entry."""
+    import sys
+
+    dirs = {sys.prefix, sys.base_prefix, *(p for p in sys.path if p)}
+    return sorted(d for d in (os.path.abspath(x) for x in dirs) if os.path.isdir(d))
+
+
+def isolation_prefix(isolation: str, writable: Sequence[str | os.PathLike[str]],
+                     cwd: str | os.PathLike[str] | None = None,
+                     readable: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
+    """The argv prefix that runs a command isolated (``[]`` when not isolating); see the module docstring."""
+    if isolation not in ISOLATION_MODES:
+        raise ValueError(f"isolation must be one of {', '.join(ISOLATION_MODES)}, got {isolation!r}")
+    if isolation == "off":
+        return []
+    problem = bwrap_available()
+    if problem is not None:
+        if isolation == "bwrap":
+            raise RuntimeError(f"isolation=bwrap: {problem}")
+        message = (f"model-written reward code runs WITHOUT OS isolation (network and filesystem reachable): "
+                   f"{problem}")
+        log.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        return []
+    chdir = ["--chdir", os.path.abspath(cwd)] if cwd is not None else []
+    readable_dirs = [*_python_paths(), *(os.path.abspath(p) for p in readable)]
+    args = _bwrap_args([os.path.abspath(p) for p in writable], readable_dirs)
+    return [str(shutil.which("bwrap")), *args, *chdir, "--"]
 
 
 @dataclass(frozen=True)
@@ -66,10 +146,15 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def run_child(argv: Sequence[str], *, cwd: str | os.PathLike[str], env: Mapping[str, str], timeout_s: float,
-              merge_stderr: bool = False) -> ChildResult:
-    """Run ``argv`` in ``cwd`` with ``env`` and no stdin; kill its process group after ``timeout_s`` s."""
+              merge_stderr: bool = False, isolation: str = "auto",
+              writable: Sequence[str | os.PathLike[str]] = (),
+              readable: Sequence[str | os.PathLike[str]] = ()) -> ChildResult:
+    """Run ``argv`` in ``cwd`` with ``env`` and no stdin, isolated as ``isolation`` says (writes
+    allowed in ``cwd`` and ``writable`` only; ``readable`` paths under ``/tmp`` stay visible);
+    kill its process group after ``timeout_s`` s."""
     start = time.perf_counter()
-    proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    prefix = isolation_prefix(isolation, [cwd, *writable], cwd=cwd, readable=readable)
+    proc = subprocess.Popen([*prefix, *argv], cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE, start_new_session=True)
     timed_out = False
     try:

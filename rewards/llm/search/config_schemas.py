@@ -30,6 +30,7 @@ class SearchConfig:
     workers: int = 2                   # candidates trained at once (processes)
     candidate_timeout_s: float = 900   # wall-clock limit of one training run
     validate_timeout_s: float = 60     # wall-clock limit of the sandboxed validation of one candidate
+    isolation: str = "auto"            # auto | bwrap | off: OS isolation of the processes that run reward code
     reward_routing: str = "replace"    # RewardRouting of CodeReward: replace (the candidate's reward replaces the env's) | add
     feedback: str = "none"             # none | terminal | <text file read after each iteration> (Text2Reward)
     preference: str = "off"            # off | simulated (teacher ranks by the task metric) | terminal (a person ranks GIFs)

@@ -7,7 +7,8 @@ their defaults are 16 candidates and 5 iterations, configurable here):
    search) returns K replies; each is one candidate;
 2. each reply's code is extracted (:func:`rewards.llm.extract.extract_code`), checked by the
    sandbox's AST policy and validated in a separate, resource-limited process on states sampled from
-   the env (:func:`rewards.llm.sandbox.compile_reward`); a refused candidate is a failed candidate;
+   the env in the isolated validation child (:func:`rewards.llm.sandbox.validate_in_subprocess`; the
+   search process never executes model code); a refused candidate is a failed candidate;
 3. every valid candidate trains a fresh PPO agent with its reward replacing the env's, in a worker
    process (:mod:`rewards.llm.search.worker`, started by :mod:`rewards.llm.search.training`) with a
    wall-clock timeout, a temporary working directory and an environment without API keys;
@@ -46,7 +47,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rewards.llm.context import describe_env
 from rewards.llm.extract import NoCodeError, extract_code
-from rewards.llm.sandbox import RewardCodeError, compile_reward
+from rewards.llm.sandbox import RewardCodeError, sample_states, validate_in_subprocess
 from rewards.llm.search.chat import LLMRequestError
 from rewards.llm.search.proposers import ReplyText, cut_off_message
 from rewards.llm.search.records import Candidate, ProposalRequest, Proposer, fitness_of, read_json, write_json
@@ -161,20 +162,23 @@ class RewardSearch:
                                                  "Write a shorter reply (or raise llm.max_tokens).")
             return cand
         (cand_dir / "code.py").write_text(cand.code)
-        try:
-            fn = compile_reward(cand.code, self.env, timeout_s=float(self.search.validate_timeout_s))
+        try:  # checked here, run only in the isolated child: the search process never executes model code
+            report = validate_in_subprocess(cand.code, sample_states(self.env, num_steps=8, seed=0),
+                                            timeout_s=float(self.search.validate_timeout_s), raise_on_error=True,
+                                            isolation=str(self.search.get("isolation", "auto")))
         except RewardCodeError as exc:
             write_json(cand_dir / "validation.json", {"ok": False, "reason": exc.reason})
             cand.stage, cand.error = "validate", exc.reason
             return cand
-        write_json(cand_dir / "validation.json", {"ok": True, "components": list(getattr(fn, "component_names", []) or [])})
+        write_json(cand_dir / "validation.json", {"ok": True, "components": list(report.component_names)})
         cand.stage = "train"
         return cand
 
     def _train_scored(self, cfg: dict, job_dir: Path) -> TrainingJob:
         """Train ``cfg`` in a worker under ``job_dir``; a finished run gets its ``stats``
         (:func:`training_stats`) and ``fitness`` (mean of the last ``search.select_last`` evaluations)."""
-        job = run_training_job(cfg, job_dir, float(self.search.candidate_timeout_s))
+        job = run_training_job(cfg, job_dir, float(self.search.candidate_timeout_s),
+                               isolation=str(self.search.get("isolation", "auto")), readable=[self.run_dir])
         if job.ok:
             job.stats = training_stats(Path(job.run_dir), self.metric)
             job.fitness = fitness_of(job.stats.metric, int(self.search.select_last))

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Optional
 
 from omegaconf import OmegaConf
@@ -90,11 +91,15 @@ def training_stats(run_dir: Path, metric: str) -> TrainingStats:
     return TrainingStats(success=success, metric=values, episode_length=lengths, components=components)
 
 
-def run_training_job(train_cfg: dict[str, Any], job_dir: Path, timeout_s: float) -> TrainingJob:
+def run_training_job(train_cfg: dict[str, Any], job_dir: Path, timeout_s: float, isolation: str = "auto",
+                     readable: Sequence[str | os.PathLike[str]] = ()) -> TrainingJob:
     """Train one config in a worker process under ``job_dir`` (``job.yaml``, ``worker.log``, ``train/``).
 
-    The worker runs in a fresh temporary working directory with API keys removed from its
-    environment and its process group is killed after ``timeout_s`` seconds of wall-clock time.
+    The worker runs the model-written reward: it runs in a fresh temporary working directory with an
+    allowlisted environment (no API keys), isolated as ``isolation`` says (no network; writes only to
+    its working directory and ``job_dir``; ``readable`` adds paths it reads, such as the reward's
+    code; see :mod:`rewards.llm.sandbox.process`), and its process group is killed after
+    ``timeout_s`` seconds of wall-clock time.
     """
     job_dir = Path(job_dir).resolve()  # the worker runs in a temporary directory: absolute paths only
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -105,8 +110,10 @@ def run_training_job(train_cfg: dict[str, Any], job_dir: Path, timeout_s: float)
     env = child_environment()
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with tempfile.TemporaryDirectory(prefix="rlreward-candidate-") as cwd:
+        env["MPLCONFIGDIR"] = os.path.join(cwd, ".matplotlib")  # HOME is read-only under isolation
         child = run_child([sys.executable, "-m", "rewards.llm.search.worker", str(job_path)], cwd=cwd, env=env,
-                          timeout_s=timeout_s, merge_stderr=True)
+                          timeout_s=timeout_s, merge_stderr=True, isolation=isolation, writable=[job_dir],
+                          readable=readable)
     if child.timed_out:
         return TrainingJob(ok=False, error=f"training timed out after {timeout_s:g} s of wall-clock time (killed)",
                            run_dir=str(run_dir), wall_s=child.wall_s)
