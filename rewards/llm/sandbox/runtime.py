@@ -13,6 +13,7 @@ import builtins
 import importlib
 import math
 import re
+import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -24,7 +25,14 @@ from .policy import (ALLOWED_MODULES, DEFAULT_MAX_CHARS, DEFAULT_MAX_COMPONENTS,
 
 
 def _guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
-    """``__import__`` for reward code: only :data:`ALLOWED_MODULES` (``import torch`` stays a no-op)."""
+    """``__import__`` for reward code: only :data:`ALLOWED_MODULES` (``import torch`` stays a no-op).
+
+    torch's own C++ code also imports through the ``__import__`` of the calling frame (e.g.
+    ``torch.tensor([...])`` looks up ``torch.storage``), so torch modules that are *already loaded*
+    are handed back as well: that runs no module code and reaches nothing the process has not loaded.
+    """
+    if level == 0 and (name == "torch" or name.startswith("torch.")) and name in sys.modules:
+        return sys.modules[name] if fromlist else sys.modules["torch"]
     if level != 0 or name not in ALLOWED_MODULES:
         raise ImportError(f"import of '{name}' is not allowed in reward code")
     return importlib.import_module(name if fromlist else name.split(".")[0])
