@@ -22,7 +22,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -31,8 +30,8 @@ from rlcore.callbacks import CallbackLike, as_callback
 from rlcore.checkpoint import CheckpointError, load_checkpoint
 from rlcore.data import TrajectoryDataset, UniformSampler, check_dataset_spaces
 from rlcore.learner import Learner
-from rlcore.spaces import same_space, space_from_dict, space_to_dict
-from rlcore.tensors import Obs, obs_map
+from rlcore.spaces import space_from_dict, space_to_dict
+from rlcore.tensors import Obs
 
 CHECKPOINT_FORMAT = "rlreward.bc/1"
 
@@ -118,7 +117,11 @@ class BC(Learner):
     def fit(self, dataset: TrajectoryDataset, n_steps: int, callback: CallbackLike = None, reset_num_timesteps: bool = True,
             progress_bar: bool = False) -> "BC":
         """Train until ``num_timesteps >= n_steps`` gradient steps; ``callback`` gets
-        ``on_rollout_end(metrics)`` every ``log_every`` steps (returning False stops)."""
+        ``on_rollout_end(metrics)`` every ``log_every`` steps (returning False stops).
+
+        Minibatches are drawn on the learner's device; the host syncs are one per gradient step for
+        the non-finite-loss guard (as PPO's per minibatch) and one per ``log_every`` steps for the
+        metrics."""
         n_steps = int(n_steps)
         if n_steps <= 0:
             raise ValueError(f"n_steps must be positive, got {n_steps}")
@@ -179,14 +182,6 @@ class BC(Learner):
                                         generator=self.generator if generator is None else generator)
         return self.policy.env_actions(actions)
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[Any, None]:
-        """SB3-style ``(actions, None)`` for a batch ``[N, ...]``; numpy in -> numpy out."""
-        as_numpy = not isinstance(observation, torch.Tensor) and not (
-            isinstance(observation, dict) and all(isinstance(v, torch.Tensor) for v in observation.values()))
-        obs = obs_map(lambda x: torch.as_tensor(np.asarray(x) if as_numpy else x, device=self.device), observation)
-        actions = self.act(obs, deterministic=deterministic)
-        return (actions.cpu().numpy() if as_numpy else actions), None
 
     # --------------------------------------------------------------------------- save/load
     def state_dict(self) -> dict[str, Any]:
@@ -205,9 +200,7 @@ class BC(Learner):
         }
 
     def load_state_dict(self, payload: dict[str, Any], source: str = "checkpoint") -> None:
-        for key, mine in (("observation_space", self.observation_space), ("action_space", self.action_space)):
-            if not same_space(payload.get(key), mine):
-                raise CheckpointError(f"{source}: {key} {payload.get(key)} does not match the env's {space_to_dict(mine)}")
+        self.check_saved_spaces(payload, source)
         try:
             self.policy.load_state_dict(payload["policy"])
             self.optimizer.load_state_dict(payload["optimizer"])

@@ -27,7 +27,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -39,8 +38,8 @@ from rlcore.episodes import EpisodeTracker
 from rlcore.learner import Learner, NonFiniteLossError
 from rlcore.reward import RewardModule, RewardRouting, check_finite, route_reward, routing_of
 from rlcore.rollout import RolloutStorage, compute_gae, module_needs_state, select_state, step_next_state
-from rlcore.spaces import same_space, space_from_dict, space_to_dict
-from rlcore.tensors import Obs, flatten_leading, obs_flatten_leading, obs_index, obs_map
+from rlcore.spaces import space_from_dict, space_to_dict
+from rlcore.tensors import Obs, flatten_leading, obs_flatten_leading, obs_index
 
 CHECKPOINT_FORMAT = "rlreward.ppo/1"
 
@@ -344,19 +343,7 @@ class PPO(Learner):
         cb.on_training_end()
         return self
 
-    # ------------------------------------------------------------------------------- predict
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[Any, None]:
-        """Actions for a batch of observations, SB3-style: returns ``(actions, None)``.
-
-        Accepts tensors (returns a tensor on the same device) or numpy arrays / dicts of arrays
-        (returns numpy), batched ``[N, ...]``.
-        """
-        as_numpy = not isinstance(observation, torch.Tensor) and not (
-            isinstance(observation, dict) and all(isinstance(v, torch.Tensor) for v in observation.values()))
-        obs = obs_map(lambda x: torch.as_tensor(np.asarray(x) if as_numpy else x, device=self.device), observation)
-        actions = self.act(obs, deterministic=deterministic)
-        return (actions.cpu().numpy() if as_numpy else actions), None
+    # ------------------------------------------------------------------------------- acting
 
     @torch.no_grad()
     def act(self, obs: Obs, deterministic: bool = False, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -394,9 +381,7 @@ class PPO(Learner):
 
     def load_state_dict(self, payload: dict[str, Any], source: str = "checkpoint") -> None:
         """Restore from :meth:`state_dict`; raises :class:`CheckpointError` naming ``source`` on mismatch."""
-        for key, mine in (("observation_space", self.observation_space), ("action_space", self.action_space)):
-            if not same_space(payload.get(key), mine):
-                raise CheckpointError(f"{source}: {key} {payload.get(key)} does not match the env's {space_to_dict(mine)}")
+        self.check_saved_spaces(payload, source)
         if payload.get("num_value_streams") != self.num_value_streams:
             raise CheckpointError(
                 f"{source}: saved with {payload.get('num_value_streams')} value streams, this learner has "

@@ -9,13 +9,13 @@ Composition then refuses an unknown key (``algo.params.lerning_rate``) or a wron
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 
 from algorithms.bc import BCConfig
 from algorithms.ppo import PPOConfig
+from rlcore.config import ConfigChoice
 
 
-class Encoder(str, Enum):
+class Encoder(ConfigChoice):
     """Observation encoders of :class:`~algorithms.policies.ActorCritic` (see ``rlcore.nets.make_encoder``)."""
 
     auto = "auto"
@@ -23,16 +23,10 @@ class Encoder(str, Enum):
     grid = "grid"          # the symbolic-grid encoder (rlcore.nets.GridEncoder)
     minigrid = "minigrid"  # the same encoder under its MiniGrid name
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Activation(str, Enum):
+class Activation(ConfigChoice):
     tanh = "tanh"
     relu = "relu"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass

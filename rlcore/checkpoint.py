@@ -18,6 +18,8 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from rlcore.atomic import atomic_write
+
 CHECKSUM_KEY = "checksum"
 
 
@@ -53,27 +55,21 @@ def payload_checksum(payload: Any) -> str:
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (plus its ``checksum``) to ``path`` atomically (temp file + rename): a kill
-    mid-write leaves the previous file intact, and a failed write leaves no temporary file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    """Write ``payload`` (plus its ``checksum``) to ``path`` atomically (:func:`rlcore.atomic.atomic_write`):
+    a kill mid-write leaves the previous file intact, and a failed write leaves no temporary file."""
     stamped = {**payload, CHECKSUM_KEY: payload_checksum(payload)}
-    try:
-        torch.save(stamped, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: torch.save(stamped, tmp))
 
 
-def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
-    """Delete ``*.tmp`` files an interrupted write left in ``directory``; returns what was removed."""
-    removed = []
-    for p in Path(directory).glob("*.tmp"):
-        p.unlink(missing_ok=True)
-        removed.append(p)
-    return removed
+def numbered_checkpoints(directory: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(steps, path)`` of every ``ckpt_<steps>.pt`` in ``directory``, oldest first."""
+    found = []
+    for p in Path(directory).glob("ckpt_*.pt"):
+        try:
+            found.append((int(p.stem.split("_", 1)[1]), p))
+        except ValueError:
+            continue
+    return sorted(found)
 
 
 def load_checkpoint(path: str | os.PathLike, expected_format: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -103,13 +99,7 @@ def latest_valid_checkpoint(directory: str | os.PathLike, expected_format: str,
     """The newest ``ckpt_<steps>.pt`` in ``directory`` that loads, passes its checksum and ``accept``
     (e.g. all weights finite), with its payload; newer bad ones are skipped with a warning naming
     each. None when there is no valid one."""
-    candidates = []
-    for p in Path(directory).glob("ckpt_*.pt"):
-        try:
-            candidates.append((int(p.stem.split("_", 1)[1]), p))
-        except ValueError:
-            continue
-    for _, p in sorted(candidates, reverse=True):
+    for _, p in reversed(numbered_checkpoints(directory)):
         try:
             payload = load_checkpoint(p, expected_format, map_location)
         except CheckpointError as exc:
@@ -135,13 +125,5 @@ def all_finite(payload: Any) -> bool:
 
 def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
     """The checkpoint in ``directory`` with the most timesteps (``ckpt_<steps>.pt``), or None."""
-    directory = Path(directory)
-    best: tuple[int, Path] | None = None
-    for p in directory.glob("ckpt_*.pt"):
-        try:
-            steps = int(p.stem.split("_", 1)[1])
-        except ValueError:
-            continue
-        if best is None or steps > best[0]:
-            best = (steps, p)
-    return None if best is None else best[1]
+    found = numbered_checkpoints(directory)
+    return found[-1][1] if found else None

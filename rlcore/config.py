@@ -35,15 +35,20 @@ class ConfigError(ValueError):
     """A config value is invalid; the message names the key."""
 
 
-class Backend(str, Enum):
+class ConfigChoice(str, Enum):
+    """Base of the enums in config schemas: members are named as users type them, and ``str()``
+    gives the value (``"auto"``, not ``"Backend.auto"``) wherever a config value is formatted."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Backend(ConfigChoice):
     """How ``env.id`` is built (see :func:`rlcore.make_env.make_env`)."""
 
     auto = "auto"
     batched = "batched"
     gymnasium = "gymnasium"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass

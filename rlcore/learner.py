@@ -38,8 +38,9 @@ from typing import Any, Callable, ClassVar, Optional
 import torch
 
 from rlcore.callbacks import CallbackLike
-from rlcore.checkpoint import all_finite, latest_valid_checkpoint, save_checkpoint
-from rlcore.tensors import Obs
+from rlcore.checkpoint import CheckpointError, all_finite, latest_valid_checkpoint, save_checkpoint
+from rlcore.spaces import same_space, space_to_dict
+from rlcore.tensors import Obs, obs_map
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -108,10 +109,26 @@ class Learner(abc.ABC):
     def act(self, obs: Obs, deterministic: bool = False, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Env actions for a batch of observations ``[N, ...]`` on ``self.device`` (no grad)."""
 
-    @abc.abstractmethod
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = False) -> tuple[Any, None]:
-        """SB3-style ``(actions, None)``: tensors in -> tensors out, numpy in -> numpy out."""
+        """SB3-style ``(actions, None)`` for a batch ``[N, ...]`` through :meth:`act`: tensors (or
+        dicts of tensors) in -> tensors out, numpy arrays (or dicts of them) in -> numpy out."""
+        import numpy as np
+
+        as_numpy = not isinstance(observation, torch.Tensor) and not (
+            isinstance(observation, dict) and all(isinstance(v, torch.Tensor) for v in observation.values()))
+        obs = obs_map(lambda x: torch.as_tensor(np.asarray(x) if as_numpy else x, device=self.device), observation)
+        actions = self.act(obs, deterministic=deterministic)
+        return (actions.cpu().numpy() if as_numpy else actions), None
+
+    def check_saved_spaces(self, payload: dict[str, Any], source: str) -> None:
+        """Raise :class:`~rlcore.checkpoint.CheckpointError` naming ``source`` when a checkpoint's
+        ``observation_space``/``action_space`` are not this learner's (``self.observation_space``,
+        ``self.action_space``)."""
+        for key in ("observation_space", "action_space"):
+            mine = getattr(self, key)
+            if not same_space(payload.get(key), mine):
+                raise CheckpointError(f"{source}: {key} {payload.get(key)} does not match the env's {space_to_dict(mine)}")
 
     @abc.abstractmethod
     def state_dict(self) -> dict[str, Any]:

@@ -206,7 +206,7 @@ class RolloutStorage:
         episodes still running at the rollout's end are marked truncated there)."""
         from rlcore.data.dataset import TrajectoryDataset
 
-        return TrajectoryDataset.from_rollout(self.transitions(), metadata=metadata)
+        return TrajectoryDataset.from_steps(self.transitions(), metadata=metadata)
 
 
 def _copy_obs(store: Obs, t: int, obs: Obs) -> None:

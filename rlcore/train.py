@@ -35,8 +35,9 @@ from rlcore.atomic import atomic_write_text
 from rlcore.callbacks import Callback
 from rlcore.config import ConfigError, check_known_keys, register_configs
 from rlcore.diagnostics import VisitationTracker, supports_visitation
+from rlcore.atomic import remove_stale_temp_files
 from rlcore.checkpoint import (CheckpointError, latest_checkpoint, latest_valid_checkpoint, load_checkpoint,
-                               remove_stale_temp_files, save_checkpoint)
+                               numbered_checkpoints, save_checkpoint)
 from rlcore.evaluation import evaluate_policy
 from rlcore.learner import Learner, checkpoint_on_non_finite
 from rlcore.logger import RunLogger, plot_learning_curve
@@ -99,7 +100,7 @@ def learner_class(algo_cfg: DictConfig) -> type[Learner]:
 
 
 def _load_dataset(cfg: DictConfig, env, device: torch.device):
-    from rlcore.data import DatasetError, check_dataset_spaces, load_dataset
+    from rlcore.data import DatasetError, load_dataset
 
     path = OmegaConf.select(cfg, "dataset.path")
     if not path:
@@ -109,7 +110,6 @@ def _load_dataset(cfg: DictConfig, env, device: torch.device):
     saved_env = dataset.metadata.get("env_id")
     if saved_env and saved_env != str(cfg.env.id):
         raise DatasetError(f"dataset {path} was collected on env.id={saved_env!r}, the config asks for {cfg.env.id!r}")
-    check_dataset_spaces(dataset, env.single_observation_space, env.single_action_space, source=f"dataset {path}")
     return dataset
 
 
@@ -201,8 +201,7 @@ class _Run:
         payload["trainer"] = {"wall_time_s": self.wall_time(), "run_name": str(self.cfg.run_name),
                               "visitation": self.visitation.state_dict() if self.visitation is not None else None}
         path = save_checkpoint(self.ckpt_dir / f"ckpt_{self.model.num_timesteps}.pt", payload)
-        kept = sorted(self.ckpt_dir.glob("ckpt_[0-9]*.pt"), key=lambda p: int(p.stem.split("_")[1]))
-        for old in kept[: -int(self.cfg.checkpoint.keep_last)]:
+        for _, old in numbered_checkpoints(self.ckpt_dir)[: -int(self.cfg.checkpoint.keep_last)]:
             old.unlink()
         if final:
             save_checkpoint(self.run_dir / "final_model.pt", payload)

@@ -154,6 +154,7 @@ def _rewrite(path, tensors=None, header=None):
 @pytest.mark.parametrize("tamper, field", [
     (lambda p: _rewrite(p, {"terminated": torch.zeros(8)}), "terminated"),
     (lambda p: _rewrite(p, {"reward": torch.full((8,), math.nan)}), "reward"),
+    (lambda p: _rewrite(p, {"next_obs": torch.full((8, 5), math.inf)}), "next_obs"),
     (lambda p: _rewrite(p, {"episode_return": torch.tensor([5.0, 1.0])}), "episode_return"),
     (lambda p: _rewrite(p, {"action": torch.full((8,), 7, dtype=torch.int64)}), "action"),
     (lambda p: _rewrite(p, {"episode_id": torch.tensor([0, 0, 1, 1, 1, 1, 0, 0])}), "episode_id"),

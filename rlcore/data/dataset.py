@@ -1,7 +1,7 @@
 """The trajectory dataset: flat transitions on one device, grouped into episodes.
 
 One type serves offline RL, behaviour cloning, reward learning from demonstrations and preference
-segments, and PPO's rollouts (:meth:`TrajectoryDataset.from_rollout`). It is built by the collector
+segments, and PPO's rollouts (:meth:`TrajectoryDataset.from_steps`, as ``RolloutStorage.dataset()``). It is built by the collector
 (:func:`rlcore.data.collect`), saved and loaded safely (:mod:`rlcore.data.io`), and sampled on the
 device (:mod:`rlcore.data.sampler`).
 
@@ -197,7 +197,6 @@ class TrajectoryDataset:
                    next_state=env_major.next_state, log_prob=env_major.log_prob, episode_success=episode_success,
                    metadata=dict(metadata or {}))
 
-    from_rollout = from_steps  # a PPO rollout is time-major batched steps too
 
     # ------------------------------------------------------------------------------ checks
     def validate(self, source: str = "dataset") -> None:
@@ -215,12 +214,12 @@ class TrajectoryDataset:
                 fail(name, f"has shape {tuple(x.shape)}, expected leading dim {lead}")
             if dtype is not None and x.dtype != dtype:
                 fail(name, f"has dtype {x.dtype}, expected {dtype}")
+            if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+                fail(name, "holds NaN or Inf")
 
         if self.reward.dim() != 1:
             fail("reward", f"must be 1-d float32[M], got shape {tuple(self.reward.shape)}")
         check("reward", self.reward, torch.float32)
-        if not bool(torch.isfinite(self.reward).all()):
-            fail("reward", "holds NaN or Inf")
         for name in ("terminated", "truncated", "episode_start"):
             check(name, getattr(self, name), torch.bool)
         check("episode_id", self.episode_id, torch.int64)
@@ -234,8 +233,6 @@ class TrajectoryDataset:
         check("action", self.action)
         if self.action.dtype not in (torch.int64, torch.float32):
             fail("action", f"has dtype {self.action.dtype}, expected int64 (Discrete) or float32 (Box)")
-        if self.action.dtype == torch.float32 and not bool(torch.isfinite(self.action).all()):
-            fail("action", "holds NaN or Inf")
         if self.log_prob is not None:
             check("log_prob", self.log_prob, torch.float32)
         for name in ("state", "next_state"):

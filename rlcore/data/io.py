@@ -22,6 +22,7 @@ from typing import Any, Optional
 import gymnasium as gym
 import torch
 
+from rlcore.atomic import atomic_write
 from rlcore.data.dataset import EPISODE_FIELDS, OPTIONAL_FIELDS, TRANSITION_FIELDS, DatasetError, TrajectoryDataset
 from rlcore.spaces import space_from_dict, space_to_dict
 
@@ -51,16 +52,12 @@ def save_dataset(ds: TrajectoryDataset, path: str | os.PathLike) -> Path:
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors, keys = _flat_tensors(ds)
     try:
         header = json.dumps({"format": DATASET_FORMAT, "fields": keys, "metadata": ds.metadata})
     except TypeError as exc:
         raise DatasetError(f"{path}: metadata is not JSON-able: {exc}") from exc
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={_HEADER_KEY: header})
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={_HEADER_KEY: header}))
 
 
 def load_dataset(path: str | os.PathLike, device: str | torch.device = "cpu") -> TrajectoryDataset:
