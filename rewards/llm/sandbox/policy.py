@@ -14,6 +14,7 @@ the validation child, see :mod:`.child`).
 from __future__ import annotations
 
 import ast
+import difflib
 import importlib
 import math
 import types
@@ -21,6 +22,8 @@ import typing
 from typing import Any
 
 import torch
+
+from .allowlist import MODULE_FUNCTIONS, OBJECT_ATTRIBUTES, SAFE_TORCH_CLASSES
 
 #: File name the reward code is compiled under; traceback frames with it are the user's frames.
 REWARD_FILENAME = "<reward_code>"
@@ -84,11 +87,6 @@ DENIED_ATTRIBUTE_PREFIXES: tuple[str, ...] = (
     "set_", "register_", "import_", "co_", "f_", "gi_", "cr_", "ag_", "tb_",
 )
 
-#: torch classes reward code may name (``isinstance(x, torch.Tensor)``, ``torch.finfo(...)``);
-#: every other class reached from an allowed module is refused.
-SAFE_TORCH_CLASSES: tuple[type, ...] = (
-    torch.Tensor, torch.Size, torch.device, torch.dtype, torch.finfo, torch.iinfo, torch.Generator,
-)
 
 _REFUSED_NODES: dict[type, str] = {
     ast.ClassDef: "class definitions are not allowed",
@@ -415,6 +413,11 @@ class _PolicyChecker:
             self.check_name(node)
         elif isinstance(node, ast.Attribute):
             self.check_attribute(node)
+        elif isinstance(node, ast.Call):
+            for kw in node.keywords:
+                if kw.arg == "out":
+                    self.refuse(node, "the 'out=' argument is not allowed (reward code must not write into "
+                                      "existing tensors); use the returned value")
 
     def check_bound_name(self, node: ast.AST, name: str) -> None:
         """A defined, assigned or read name: refused when forbidden or when it rebinds a module."""
@@ -444,16 +447,19 @@ class _PolicyChecker:
         if not isinstance(node.ctx, ast.Load):
             self.refuse(node, f"assigning or deleting attributes ('.{node.attr} = ...') is not allowed")
             return
-        parent = self.parents.get(node)
-        if isinstance(parent, ast.Attribute) and parent.value is node:
-            return  # the outermost attribute of the chain resolves the whole chain
         chain: list[str] = []
         base: ast.expr = node
         while isinstance(base, ast.Attribute):
             chain.append(base.attr)
             base = base.value
         if not (isinstance(base, ast.Name) and base.id in self.roots):
+            problem = _object_attribute_problem(node.attr)  # x.sum(), d.items(): the allowlist of methods
+            if problem:
+                self.refuse(node, problem)
             return
+        parent = self.parents.get(node)
+        if isinstance(parent, ast.Attribute) and parent.value is node:
+            return  # the outermost attribute of a module chain resolves the whole chain
         obj: Any = self.roots[base.id]
         path = base.id
         for attr in reversed(chain):
@@ -481,19 +487,50 @@ def _attribute_name_problem(attr: str) -> str | None:
     return None
 
 
+def _suggest(attr: str, names: frozenset[str]) -> str:
+    close = difflib.get_close_matches(attr, sorted(names), n=3, cutoff=0.75)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _object_attribute_problem(attr: str) -> str | None:
+    """Why ``<object>.attr`` (an object that is not an allowed module) is refused, or ``None``: only the
+    names of :data:`~.allowlist.OBJECT_ATTRIBUTES` are allowed."""
+    if attr in OBJECT_ATTRIBUTES:
+        return None
+    return (f"'.{attr}' is not one of the tensor methods and attributes reward code may use"
+            f"{_suggest(attr, OBJECT_ATTRIBUTES)}; see 'Allowed calls' in docs/llm_sandbox.md")
+
+
 def _resolve_step(obj: Any, attr: str, path: str) -> tuple[Any, str | None]:
-    """``getattr(obj, attr)`` for a chain rooted at an allowed module, with the object-kind policy."""
+    """``getattr(obj, attr)`` for a chain rooted at an allowed module, with the allowlist: on a module,
+    an allowed submodule, a dtype, a number, a class of :data:`~.allowlist.SAFE_TORCH_CLASSES` or a
+    function of :data:`~.allowlist.MODULE_FUNCTIONS`; on anything else (``torch.Tensor.sum``) a name
+    of :data:`~.allowlist.OBJECT_ATTRIBUTES`."""
+    if not isinstance(obj, types.ModuleType):
+        problem = _object_attribute_problem(attr)
+        if problem:
+            return None, f"'{path}': {problem}"
     try:
         value = getattr(obj, attr)
     except AttributeError:
         return None, f"'{path}' does not exist (no attribute '{attr}' in {getattr(obj, '__name__', obj)!s})"
-    if isinstance(value, types.ModuleType) and value.__name__ not in ALLOWED_MODULES:
-        return None, (f"module '{path}' is not available in reward code (allowed modules: "
-                      f"{', '.join(ALLOWED_MODULES)})")
-    if isinstance(value, type) and value not in SAFE_TORCH_CLASSES:
-        return None, (f"class '{path}' is not available in reward code (allowed classes: "
-                      f"{', '.join('torch.' + c.__name__ for c in SAFE_TORCH_CLASSES)})")
-    return value, None
+    if isinstance(value, types.ModuleType):
+        if value.__name__ not in ALLOWED_MODULES:
+            return None, (f"module '{path}' is not available in reward code (allowed modules: "
+                          f"{', '.join(ALLOWED_MODULES)})")
+        return value, None
+    if isinstance(value, type):
+        if value not in SAFE_TORCH_CLASSES:
+            return None, (f"class '{path}' is not available in reward code (allowed classes: "
+                          f"{', '.join('torch.' + c.__name__ for c in SAFE_TORCH_CLASSES)})")
+        return value, None
+    if not isinstance(obj, types.ModuleType):
+        return value, None
+    if isinstance(value, (torch.dtype, bool, int, float)) or attr in MODULE_FUNCTIONS.get(obj.__name__, ()):
+        return value, None
+    allowed = MODULE_FUNCTIONS.get(obj.__name__, frozenset())
+    return None, (f"'{path}' is not one of the {obj.__name__} functions reward code may call"
+                  f"{_suggest(attr, allowed)}; see 'Allowed calls' in docs/llm_sandbox.md")
 
 
 def _parse(code: str, max_chars: int) -> ast.Module:
