@@ -11,9 +11,10 @@ Four layers stand between that code and the training process (see ``docs/llm_san
 1. :func:`check_code` (:mod:`.policy`) — an AST policy: one ``compute_reward``, imports of torch/math
    only (typing imports, annotations, ``torch.jit.script``-style decorators and ``with torch.no_grad():``
    are accepted and removed before the check), no names like ``eval``/``open``/``getattr``, no
-   attributes starting with ``_``, a denylist of dangerous attribute names, module attributes resolved
-   at check time, no ``class``/``try``/other ``with``/``global``/``yield``/other decorators, no
-   attribute assignment, no in-place tensor methods, no nesting deeper than ``MAX_AST_DEPTH``.
+   attributes starting with ``_``, only the torch functions and tensor methods of the allowlist
+   (:mod:`.allowlist`), module attributes resolved at check time, no ``class``/``try``/other
+   ``with``/``global``/``yield``/other decorators, no attribute assignment, no in-place tensor
+   methods, no nesting deeper than ``MAX_AST_DEPTH``.
 2. Restricted builtins (:data:`SAFE_BUILTINS`, :mod:`.runtime`) as ``__builtins__`` when the code runs.
 3. :func:`validate_in_subprocess` (:mod:`.child`) — a fresh Python process with CPU-time and
    address-space limits, secret-looking environment variables removed (:func:`child_environment`,

@@ -2,9 +2,10 @@
 
 :func:`check_code` parses the code and refuses, with one line per violation: anything but one
 ``compute_reward(state, action, next_state)``, imports other than torch/math, names like
-``eval``/``open``/``getattr``, attributes starting with ``_``, a denylist of dangerous attribute
-names on any object, module attributes resolved at check time (``torch.utils``, ``torch.hub``, ...
-refused), ``class``/``try``/``with``/``global``/``yield``/decorators, attribute assignment and
+``eval``/``open``/``getattr``, attributes starting with ``_``, every torch function and attribute
+that is not on the allowlist (:mod:`.allowlist`; a denylist of dangerous names gives its own
+message first), module attributes resolved at check time (``torch.utils``, ``torch.hub``, ...
+refused), ``out=`` arguments, ``class``/``try``/``with``/``global``/``yield``/decorators, attribute assignment and
 in-place tensor methods (``add_``). See ``docs/llm_sandbox.md``.
 
 Only the standard library and torch are imported by the sandbox package (it is loaded by path in
