@@ -101,6 +101,13 @@ def child_outcome(code: str, run: str, sample: dict) -> tuple[str, str]:
     return "through", "validation passed"
 
 
+def _without_child(h: dict[str, str]) -> str:
+    """What the policy check and the batch run alone should say about a snippet with headers ``h``."""
+    if h["expect"] == "refused":
+        return "refused"
+    return "contained" if h.get("run") == "batch" else "passes the policy"
+
+
 @pytest.fixture(scope="module")
 def big_batch():
     return sample_states(mg.make(DOORKEY, num_envs=128, seed=0), num_steps=6, seed=1)
@@ -123,12 +130,7 @@ def test_hostile_corpus_is_refused_by_the_policy_or_contained_on_large_batches(b
             outcome[path.stem] = batch_outcome(code, big_batch)
         else:
             outcome[path.stem] = "passes the policy"
-    def wanted(h: dict[str, str]) -> str:
-        if h["expect"] == "refused":
-            return "refused"
-        return "contained" if h.get("run") == "batch" else "passes the policy"
-
-    wrong = {n: o for n, o in outcome.items() if n not in NOT_YET_REFUSED and o != wanted(expect[n])}
+    wrong = {n: o for n, o in outcome.items() if n not in NOT_YET_REFUSED and o != _without_child(expect[n])}
     assert not wrong, f"snippets with an unexpected outcome: {wrong}"
     open_gaps = sorted(n for n in NOT_YET_REFUSED if outcome[n] != "refused")
     counts = Counter(outcome.values())
@@ -156,7 +158,8 @@ def test_hostile_corpus_is_contained_by_the_validation_child(big_batch):
     print(f"\nhostile corpus: {counts['refused']} refused, {counts['contained']} contained, {counts['through']} got "
           f"through, of {len(HOSTILE)} tried ({len(details)} validation children)")
     for name, detail in details.items():
-        note = f"expected refused, today {outcome[name]}" if name in differ else outcome[name]
+        note = f"expected {headers(CORPUS / 'hostile' / f'{name}.py')['expect']}, today {outcome[name]}" \
+            if name in differ else outcome[name]
         print(f"  {name}: {note}: {detail[:160]}")
     assert set(differ) <= NOT_YET_REFUSED, {n: (o, details.get(n)) for n, o in differ.items() if n not in NOT_YET_REFUSED}
     assert counts["refused"] + len(differ) == EXPECTED["refused"]
