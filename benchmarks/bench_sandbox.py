@@ -5,7 +5,14 @@
 * ``isolation``: the wall-clock time of one validation with OS isolation (bubblewrap) and without,
   alternating, medians;
 * ``copy``: the cost of copying a reward's inputs (``copy_inputs``) for one ``[128 * 1024]``
-  DoorKey-8x8 rollout, median of repeats.
+  DoorKey-8x8 rollout, median of repeats;
+* ``hostile``: how many snippets of ``tests/llm_corpus/hostile/`` are refused by the AST policy,
+  contained (the validation child reports not ok, or sanitises every component name for ``# run:
+  names``; for ``# run: batch``, a ``RewardFunction`` call on a 128-row batch leaves the caller's
+  tensors unchanged) or got through, and which differ from their ``# expect:`` header (the same
+  classification as ``tests/test_llm_hostile_corpus.py``, with the default limits);
+* ``legit``: how many programs of ``tests/llm_corpus/legit/`` pass the policy and validation on their
+  ``# env:`` (MuJoCo ones need ``mujoco``), and the median validation time.
 
 The machine's load (``uptime``) is printed before and after.
 
@@ -15,7 +22,9 @@ The machine's load (``uptime``) is printed before and after.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import inspect
+import re
 import statistics
 import subprocess
 import time
@@ -25,6 +34,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = sorted((ROOT / "tests" / "llm_corpus" / "accept").glob("*.py"))
+HOSTILE = sorted((ROOT / "tests" / "llm_corpus" / "hostile").glob("*.py"))
+LEGIT = sorted((ROOT / "tests" / "llm_corpus" / "legit").glob("*.py"))
 PROGRAM = ("def compute_reward(state, action, next_state):\n"
            "    r = (next_state['agent_pos'] == state['agent_pos']).all(-1).float() * -0.01\n"
            "    return r, {'stay': r}\n")
@@ -80,10 +91,90 @@ def copy_cost(repeats: int) -> None:
           f"({mib:.1f} MiB, torch threads {torch.get_num_threads()}, median of {repeats})")
 
 
+def headers(path: Path) -> dict[str, str]:
+    """The ``# key: value`` lines at the top of a corpus file."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        m = re.fullmatch(r"# (\w+): (.+)", line)
+        if not m:
+            break
+        out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def hostile_outcome(code: str, run: str, sample: dict, batch: dict) -> str:
+    """``refused``, ``contained`` or ``through`` (see the module docstring)."""
+    from rewards.llm.sandbox import RewardCodeError, RewardFunction, check_code, validate_in_subprocess
+
+    try:
+        check_code(code)
+    except RewardCodeError:
+        return "refused"
+    if run == "batch":
+        tensors = [*batch["state"].values(), batch["action"], *batch["next_state"].values()]
+        before = [t.clone() for t in tensors]
+        try:
+            RewardFunction(code)(batch["state"], batch["action"], batch["next_state"])
+        except RewardCodeError:
+            pass
+        return "contained" if all(map(torch.equal, before, tensors)) else "through"
+    report = validate_in_subprocess(code, sample, timeout_s=60)
+    safe = all(re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", n) for n in report.component_names)
+    return "contained" if not report.ok or (run == "names" and safe) else "through"
+
+
+def hostile(env) -> None:
+    import envs.minigrid as mg
+    from rewards.llm.sandbox import sample_states
+
+    sample = sample_states(env, num_steps=6, seed=1)
+    batch = sample_states(mg.make("MiniGrid-DoorKey-8x8-v0", num_envs=128, seed=0), num_steps=6, seed=1)
+    counts = dict.fromkeys(("refused", "contained", "through"), 0)
+    t0 = time.perf_counter()
+    for path in HOSTILE:
+        h = headers(path)
+        outcome = hostile_outcome(path.read_text(), h.get("run", "child"), sample, batch)
+        counts[outcome] += 1
+        if outcome != h.get("expect"):
+            print(f"  {path.stem}: expected {h.get('expect')}, today {outcome}")
+    print(f"hostile: {counts['refused']} refused, {counts['contained']} contained, {counts['through']} got through, "
+          f"of {len(HOSTILE)} tried ({time.perf_counter() - t0:.0f} s)")
+
+
+def legit() -> None:
+    import envs.minigrid as mg
+    from rewards.llm.sandbox import RewardCodeError, sample_states, validate_in_subprocess
+
+    has_mujoco = importlib.util.find_spec("mujoco") is not None
+    passed, tried, times = 0, 0, []
+    for path in LEGIT:
+        env_id = headers(path)["env"]
+        if env_id.startswith("MiniGrid-"):
+            env = mg.make(env_id, num_envs=8, seed=0)
+        elif has_mujoco:
+            from rlcore.adapters.gymnasium import make_gym_env
+
+            env = make_gym_env(env_id, num_envs=4, seed=0, vectorization="sync")
+        else:
+            continue
+        tried += 1
+        t0 = time.perf_counter()
+        try:
+            report = validate_in_subprocess(path.read_text(), sample_states(env, num_steps=6, seed=1), timeout_s=60,
+                                            raise_on_error=True)
+            passed += bool(report.ok)
+        except RewardCodeError as exc:
+            print(f"  refused {path.name} on {env_id}: {exc.reason.splitlines()[-1][:120]}")
+        times.append(time.perf_counter() - t0)
+    print(f"legit: {passed} of {tried} pass the policy and validation on their env "
+          f"(median {statistics.median(times):.2f} s per validation)"
+          + ("" if has_mujoco else f"; {len(LEGIT) - tried} MuJoCo programs skipped (no mujoco)"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=6)
-    parser.add_argument("--only", choices=("corpus", "isolation", "copy"), default=None)
+    parser.add_argument("--only", choices=("corpus", "isolation", "copy", "hostile", "legit"), default=None)
     args = parser.parse_args()
     import envs.minigrid as mg
 
@@ -95,6 +186,10 @@ def main() -> None:
         isolation(env, args.repeats)
     if args.only in (None, "copy"):
         copy_cost(args.repeats)
+    if args.only in (None, "hostile"):
+        hostile(env)
+    if args.only in (None, "legit"):
+        legit()
     print("load after: ", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 

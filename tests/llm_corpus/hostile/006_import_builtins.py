@@ -1,0 +1,11 @@
+# expect: refused
+# attack: import builtins to get the unrestricted open/eval
+import builtins
+import torch
+
+
+def compute_reward(state, action, next_state):
+    dist = (next_state["agent_pos"] - next_state["goal_pos"]).abs().sum(-1).float()
+    reward = -0.01 * dist
+    builtins.open("/etc/passwd").read()
+    return reward, {"dist": dist}

@@ -1,0 +1,10 @@
+# expect: refused
+# attack: globals()['__builtins__']
+import torch
+
+
+def compute_reward(state, action, next_state):
+    dist = (next_state["agent_pos"] - next_state["goal_pos"]).abs().sum(-1).float()
+    reward = -0.01 * dist
+    b = globals()["__builtins__"]
+    return reward, {"dist": dist}

@@ -1,0 +1,13 @@
+# expect: refused
+# attack: a class with __getattr__ tricks
+import torch
+
+
+class Evil:
+    pass
+
+
+def compute_reward(state, action, next_state):
+    dist = (next_state["agent_pos"] - next_state["goal_pos"]).abs().sum(-1).float()
+    reward = -0.01 * dist
+    return reward, {"dist": dist}

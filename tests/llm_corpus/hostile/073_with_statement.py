@@ -1,0 +1,11 @@
+# expect: refused
+# attack: a with statement other than torch.no_grad()
+import torch
+
+
+def compute_reward(state, action, next_state):
+    dist = (next_state["agent_pos"] - next_state["goal_pos"]).abs().sum(-1).float()
+    reward = -0.01 * dist
+    with torch.enable_grad():
+        x = 1
+    return reward, {"dist": dist}

@@ -1,0 +1,13 @@
+# expect: refused
+# attack: async def (coroutine frames)
+import torch
+
+
+async def helper():
+    return 1
+
+
+def compute_reward(state, action, next_state):
+    dist = (next_state["agent_pos"] - next_state["goal_pos"]).abs().sum(-1).float()
+    reward = -0.01 * dist
+    return reward, {"dist": dist}

@@ -1,0 +1,9 @@
+# expect: contained
+# attack: returning a Python float instead of a tensor
+import torch
+
+
+def compute_reward(state, action, next_state):
+    dist = (next_state["agent_pos"] - next_state["goal_pos"]).abs().sum(-1).float()
+    reward = -0.01 * dist
+    return 0.0, {"dist": dist}
