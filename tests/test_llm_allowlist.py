@@ -95,3 +95,9 @@ def test_out_argument_is_refused():
 ])
 def test_common_reward_code_is_accepted(body):
     check_code(_reward(body))
+
+
+def test_float_inf_and_nan_constants_are_accepted_at_the_top_level():
+    check_code(_reward("x = action.float().clamp(max=BIG) + NEG", prelude="BIG = float('inf')\nNEG = -float(\"-inf\")"))
+    with pytest.raises(RewardCodeError, match="top-level assignments may only hold constants"):
+        check_code(_reward("x = action", prelude="X = float(action)"))

@@ -49,13 +49,6 @@ LEGIT = sorted((CORPUS / "legit").glob("*.py"))
 DOORKEY = "MiniGrid-DoorKey-8x8-v0"
 #: how many snippets expect each outcome (a deleted or re-labelled snippet shows up here)
 EXPECTED = {"refused": 88, "contained": 22}
-#: expected to be refused, but today's denylist policy lets them pass: the allowlist of torch functions
-#: and tensor methods being added to policy.py refuses them. Drop a name here once it is refused.
-NOT_YET_REFUSED = frozenset({
-    "050_tensor_const_data_ptr", "051_tensor_mutable_data_ptr", "053_storage_type_untyped",
-    "054_storage_type_dotted_import", "055_tensor_type_dotted_name", "057_sparse_coo_no_invariants",
-    "058_sparse_csr_constructor", "059_to_sparse_method", "060_sparse_add_out_write",
-})
 #: the endless loops only need to hit *a* CPU limit: 2 s instead of the default 10 keeps the test short
 CPU_SECONDS = 2
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -120,7 +113,6 @@ def test_hostile_corpus_is_refused_by_the_policy_or_contained_on_large_batches(b
     assert all(h.get("expect") in EXPECTED and h.get("attack") and h.get("run", "child") in ("child", "names", "batch")
                for h in expect.values()), "every snippet needs '# expect:' and '# attack:' headers"
     assert Counter(h["expect"] for h in expect.values()) == EXPECTED
-    assert NOT_YET_REFUSED <= {n for n, h in expect.items() if h["expect"] == "refused"}
     outcome: dict[str, str] = {}
     for path in HOSTILE:
         code, h = path.read_text(), expect[path.stem]
@@ -130,14 +122,12 @@ def test_hostile_corpus_is_refused_by_the_policy_or_contained_on_large_batches(b
             outcome[path.stem] = batch_outcome(code, big_batch)
         else:
             outcome[path.stem] = "passes the policy"
-    wrong = {n: o for n, o in outcome.items() if n not in NOT_YET_REFUSED and o != _without_child(expect[n])}
+    wrong = {n: o for n, o in outcome.items() if o != _without_child(expect[n])}
     assert not wrong, f"snippets with an unexpected outcome: {wrong}"
-    open_gaps = sorted(n for n in NOT_YET_REFUSED if outcome[n] != "refused")
     counts = Counter(outcome.values())
     print(f"\nhostile corpus, policy and batch runs: {counts['refused']} refused, {counts['contained']} contained "
-          f"on a 128-row batch, {counts['passes the policy']} left for the validation child, of {len(HOSTILE)}; "
-          f"expected refused but not yet: {open_gaps}")
-    assert counts["refused"] == EXPECTED["refused"] - len(open_gaps)
+          f"on a 128-row batch, {counts['passes the policy']} left for the validation child, of {len(HOSTILE)}")
+    assert counts["refused"] == EXPECTED["refused"]
 
 
 @pytest.mark.slow
@@ -161,9 +151,8 @@ def test_hostile_corpus_is_contained_by_the_validation_child(big_batch):
         note = f"expected {headers(CORPUS / 'hostile' / f'{name}.py')['expect']}, today {outcome[name]}" \
             if name in differ else outcome[name]
         print(f"  {name}: {note}: {detail[:160]}")
-    assert set(differ) <= NOT_YET_REFUSED, {n: (o, details.get(n)) for n, o in differ.items() if n not in NOT_YET_REFUSED}
-    assert counts["refused"] + len(differ) == EXPECTED["refused"]
-    assert counts["contained"] + counts["through"] == EXPECTED["contained"] + len(differ)
+    assert not differ, {n: (o, details.get(n)) for n, o in differ.items()}
+    assert counts["refused"] == EXPECTED["refused"] and counts["contained"] == EXPECTED["contained"]
     assert len(details) <= 25
 
 

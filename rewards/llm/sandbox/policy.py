@@ -326,11 +326,16 @@ class _PolicyChecker:
                 self.refuse(stmt, f"'{ENTRY_POINT}' must be a function definition, not an assignment")
         if stmt.value is None or not self.is_constant_expr(stmt.value):
             self.refuse(stmt, "top-level assignments may only hold constants (numbers, strings, tuples, "
-                              "arithmetic on them, or attributes such as math.pi); compute the rest inside functions")
+                              "arithmetic on them, float('inf'), or attributes such as math.pi); compute the rest "
+                              "inside functions")
 
     def is_constant_expr(self, node: ast.expr) -> bool:
         if isinstance(node, (ast.Constant, ast.Name)):
             return True
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "float"
+                and not node.keywords and len(node.args) == 1 and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str) and len(node.args[0].value) <= 10):
+            return True  # float("inf"), float("-inf"), float("nan")
         if isinstance(node, ast.Attribute):
             return self.is_constant_expr(node.value)
         if isinstance(node, ast.UnaryOp):
