@@ -361,6 +361,41 @@ def test_training_killed_six_times_at_random_phases(tmp_path):
     run_killed_training(tmp_path, [*middle, "final"], budget_s=60)
 
 
+# ---------------------------------------------------------------------- children of a killed parent
+#: ``python -c PARENT <work> <isolation>``: starts a sleeping child through ``run_child`` from a thread
+#: (as the search does from its pool); the child touches ``<work>/started`` and names ``<work>`` in its argv
+PARENT = """
+import sys, threading
+from rewards.llm.sandbox.process import child_environment, run_child
+work, isolation = sys.argv[1], sys.argv[2]
+code = "import os, sys, time; open(os.path.join(sys.argv[1], 'started'), 'w').close(); time.sleep(120)"
+thread = threading.Thread(target=run_child, args=([sys.executable, "-c", code, work],),
+                          kwargs=dict(cwd=work, env=child_environment(), timeout_s=300, isolation=isolation))
+thread.start()
+thread.join()
+"""
+
+
+@pytest.mark.parametrize("isolation", ["off", "bwrap"])
+def test_a_child_dies_with_its_killed_parent(tmp_path, isolation):
+    """A SIGKILLed search takes its workers and validation children with it, isolated by bwrap or not."""
+    from rewards.llm.sandbox.process import bwrap_available
+
+    if isolation == "bwrap" and bwrap_available() is not None:
+        pytest.skip(f"no OS isolation here: {bwrap_available()}")
+    work = tmp_path / "work"
+    work.mkdir()
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(work), isolation], cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: (work / "started").exists(), parent, 60), "the child never started"
+        assert processes_mentioning(str(work)), "the child is not found by its argv"
+    finally:
+        parent.kill()
+        parent.wait()
+    assert wait_no_processes(str(work), timeout_s=5.0) == [], "the child outlived its SIGKILLed parent"
+
+
 # ---------------------------------------------------------------------------------- reward search
 SEARCH_TOTAL = 1024
 SEARCH_ARGS = [
