@@ -10,14 +10,15 @@ left behind.
 Moments are picked by polling the run directory, so they fall in a chosen phase whatever the
 machine's speed: start-up (interpreter, config, resume), mid-rollout, mid-checkpoint-write, the
 final evaluation (training); start-up, validation of a reply, a candidate's training, right after a
-result, the final evaluation (search). A checkpoint write lasts milliseconds; to kill inside one,
-the training subprocess is started through a launcher that writes ``torch.save`` files in two halves
-with a pause between them (the kill itself is a real ``SIGKILL`` from outside).
+result, mid-write of a JSON record, the final evaluation (search). A write lasts milliseconds; to
+kill inside one, the subprocess is started through a launcher that writes that one file in two
+halves with a pause between them (the kill itself is a real ``SIGKILL`` from outside).
 
 Bounded: a fixed number of kills, each wait has a timeout, and once a test's time budget is spent
 no further kill is sent (the run is then only resumed to the end). After each kill of the search,
 no child process (training worker, validation child) may outlive it. The default suite runs a
-3-kill training test and a 2-kill search test; ``-m slow`` runs 6 and 5 kills.
+3-kill training test and a 2-kill search test; ``-m slow`` runs 6 and 6 kills (the search there
+without bubblewrap, so the children's parent-death signal is what stops them).
 """
 
 from __future__ import annotations
@@ -43,28 +44,34 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL") or not Path("/pro
                                 reason="needs POSIX SIGKILL and /proc")
 
 #: ``python -c LAUNCHER <module> [args]``: runs ``python -m <module> [args]``. With
-#: ``KILL_TEST_SLOW_SAVE`` set to ``<seconds>:<name>,<name>...``, a ``torch.save`` to a file whose name
-#: starts with one of the names writes half the file, pauses, then writes the rest, so that a kill
-#: from outside can land inside that write.
+#: ``KILL_TEST_SLOW_WRITE`` set to ``<seconds>:<name>,<name>...``, a ``torch.save`` or
+#: ``Path.write_text`` to a file whose name starts with one of the names writes half the file,
+#: pauses, then writes the rest, so that a kill from outside can land inside that write.
 LAUNCHER = """
-import io, os, runpy, sys, time
-slow = os.environ.get("KILL_TEST_SLOW_SAVE")
+import io, os, pathlib, runpy, sys, time
+slow = os.environ.get("KILL_TEST_SLOW_WRITE")
 if slow:
-    import torch
     pause, names = float(slow.split(":", 1)[0]), tuple(slow.split(":", 1)[1].split(","))
-    real_save = torch.save
+    def halves(path, data, mode):
+        with open(path, mode) as out:
+            out.write(data[: len(data) // 2])
+            out.flush()
+            time.sleep(pause)
+            out.write(data[len(data) // 2:])
+        return len(data)
+    import torch
+    real_save, real_write_text = torch.save, pathlib.Path.write_text
     def slow_save(obj, f, *args, **kwargs):
         if not isinstance(f, (str, os.PathLike)) or not os.path.basename(f).startswith(names):
             return real_save(obj, f, *args, **kwargs)
         buf = io.BytesIO()
         real_save(obj, buf, *args, **kwargs)
-        data = buf.getvalue()
-        with open(f, "wb") as out:
-            out.write(data[: len(data) // 2])
-            out.flush()
-            time.sleep(pause)
-            out.write(data[len(data) // 2:])
-    torch.save = slow_save
+        halves(f, buf.getvalue(), "wb")
+    def slow_write_text(self, data, *args, **kwargs):
+        if not self.name.startswith(names):
+            return real_write_text(self, data, *args, **kwargs)
+        return halves(self, data, "w")
+    torch.save, pathlib.Path.write_text = slow_save, slow_write_text
 module = sys.argv.pop(1)
 runpy.run_module(module, run_name="__main__", alter_sys=True)
 """
@@ -210,7 +217,7 @@ TRAIN_ARGS = [
     "progress_bar=false", "logger=minimal", f"total_timesteps={TOTAL}", f"checkpoint.every_timesteps={CKPT_EVERY}",
     "checkpoint.keep_last=3", "eval.every_timesteps=512", "num_threads=1", "resume=true",
 ]
-SLOW_SAVE_S = 0.4
+SLOW_WRITE_S = 0.4
 
 
 def read_progress(path: Path) -> tuple[list[str], list[dict]]:
@@ -267,7 +274,7 @@ def kill_training(att: Attempts, run_dir: Path, phase: str, rng: random.Random, 
         slow = f"ckpt_{target}.pt"
     elif phase == "final":
         slow = f"ckpt_{TOTAL}.pt,final_model.pt"
-    proc, started = att.start({"KILL_TEST_SLOW_SAVE": f"{SLOW_SAVE_S}:{slow}"} if slow else {})
+    proc, started = att.start({"KILL_TEST_SLOW_WRITE": f"{SLOW_WRITE_S}:{slow}"} if slow else {})
     note = ""
     if phase == "start-up":  # interpreter, Hydra, env and learner, loading the checkpoint, rewriting progress.csv
         sleep_unless_done(proc, rng.uniform(0.3, 1.0) * startup_s[-1])
@@ -285,7 +292,7 @@ def kill_training(att: Attempts, run_dir: Path, phase: str, rng: random.Random, 
         note = f"ckpt_{target}.pt.tmp"
     elif phase == "final":  # the last checkpoint, the final evaluation, final_model.pt, summary.json
         wait_for(new_file(f"ckpt_{TOTAL}.pt.tmp", ckpt, started), proc, 60)
-        sleep_unless_done(proc, rng.uniform(0.0, 3 * SLOW_SAVE_S))
+        sleep_unless_done(proc, rng.uniform(0.0, 3 * SLOW_WRITE_S))
     else:
         raise ValueError(phase)
     kill = att.kill(proc, phase, started, note)
@@ -328,6 +335,9 @@ def run_killed_training(tmp_path: Path, phases: list[str], budget_s: float) -> N
     assert summary["env_id"] == "MiniGrid-Empty-5x5-v0" and summary["final_model"] == str(run_dir / "final_model.pt")
     assert summary["resumed_from"] is not None and Path(summary["resumed_from"]).parent == run_dir / "checkpoints"
     assert 0.0 <= summary["eval_success_rate"] <= 1.0 and summary["eval_episodes"] == 4
+    # the last row's evaluation (after the last update) and the final one (same weights, same seeds) agree
+    for key in ("return_mean", "success_rate", "length_mean"):
+        assert summary[f"eval_{key}"] == pytest.approx(float(rows[-1][f"eval/{key}"])), (key, att.tail())
     assert summary["wall_time_s"] > 0 and summary["fps"] > 0
 
     kept = check_checkpoints(run_dir)
@@ -429,20 +439,28 @@ def search_phase_condition(run_dir: Path, phase: str, started: float, iterations
 SEARCH_DELAY_S = {"validation": 1.0, "training": 4.0, "after-result": 0.3, "final": 2.0}
 
 
-def kill_search(att: Attempts, run_dir: Path, phase: str, rng: random.Random, iterations: int,
+def kill_search(att: Attempts, run_dir: Path, phase: str, rng: random.Random, iterations: int, candidates: int,
                 startup_s: list[float]) -> None:
-    proc, started = att.start()
+    record = rng.choice(["iter_*/cand_*/result.json.tmp", "search_state.json.tmp"])
+    if len(list(run_dir.glob("iter_*/cand_*/result.json"))) == iterations * candidates:
+        record = "search_state.json.tmp"  # every candidate has its result; the state is written on every run
+    slow = {"KILL_TEST_SLOW_WRITE": f"{SLOW_WRITE_S}:{Path(record).name}"} if phase == "record-write" else {}
+    proc, started = att.start(slow)
     if phase == "start-up":  # imports, config, env context, loading the saved records
         sleep_unless_done(proc, rng.uniform(0.3, 1.0) * startup_s[-1])
+    elif phase == "record-write":  # half of a record's temporary file written
+        wait_for(new_file(record, run_dir, started), proc, 120, poll_s=0.01)
     else:
         if wait_for(new_file("env_context.json", run_dir, started), proc, 60, poll_s=0.02):
             startup_s.append(time.time() - started)
         wait_for(search_phase_condition(run_dir, phase, started, iterations), proc, 120, poll_s=0.02)
         sleep_unless_done(proc, rng.uniform(0.0, SEARCH_DELAY_S[phase]))
-    kill = att.kill(proc, phase, started)
+    kill = att.kill(proc, phase, started, Path(record).name if slow else "")
+    if slow:
+        assert kill.landed and list(run_dir.glob(record)), f"the kill missed the write of {record}\n{att.tail()}"
     # the workers and validation children run in their own sessions; none may outlive the search
     orphans = wait_no_processes(str(att.log_dir))
-    kill.note = f"results={len(list(run_dir.glob('iter_*/cand_*/result.json')))} orphans={orphans}"
+    kill.note += f" results={len(list(run_dir.glob('iter_*/cand_*/result.json')))} orphans={orphans}"
     assert not orphans, f"processes outlived the killed search: {orphans}\n{att.tail()}"
 
 
@@ -502,21 +520,21 @@ def check_search(run_dir: Path, iterations: int, candidates: int, reeval_seeds: 
 
 
 def run_killed_search(tmp_path: Path, phases: list[str], iterations: int, candidates: int, reeval_seeds: int,
-                      budget_s: float) -> None:
+                      budget_s: float, extra: tuple[str, ...] = ()) -> None:
     pytest.importorskip("hydra")
     rng = random.Random(0)
     run_dir = tmp_path / "search"
     (tmp_path / "tmp").mkdir()
     args = [*SEARCH_ARGS, f"iterations={iterations}", f"candidates={candidates}", f"search.reeval_seeds={reeval_seeds}",
-            f"run_dir={run_dir}"]
+            f"run_dir={run_dir}", *extra]
     # TMPDIR under tmp_path: the children's temporary folders name it, so a leftover process is found by it
-    att = Attempts([sys.executable, "-m", "rewards.llm.search.synthesize", *args], tmp_path, budget_s,
+    att = Attempts([sys.executable, "-c", LAUNCHER, "rewards.llm.search.synthesize", *args], tmp_path, budget_s,
                    env={"TMPDIR": str(tmp_path / "tmp")})
     startup_s = [5.0]  # seconds to env_context.json; measured on each attempt that gets there
     for phase in phases:
         if att.over_budget():
             break
-        kill_search(att, run_dir, phase, rng, iterations, startup_s)
+        kill_search(att, run_dir, phase, rng, iterations, candidates, startup_s)
     rc = att.finish()
     print(f"search: {len(att.logs)} attempts in {time.monotonic() - att.t0:.1f} s; " + att.tail(0).splitlines()[0])
     assert rc == 0, att.tail()
@@ -525,13 +543,14 @@ def run_killed_search(tmp_path: Path, phases: list[str], iterations: int, candid
 
 
 def test_search_killed_twice_resumes_without_losing_an_iteration(tmp_path):
-    """~30 s: 2 iterations of 1 candidate; a kill in a candidate's training, one right after a result."""
-    run_killed_search(tmp_path, ["training", "after-result"], iterations=2, candidates=1, reeval_seeds=0, budget_s=60)
+    """~30 s: 2 iterations of 1 candidate; a kill in a candidate's training, one inside a record's write."""
+    run_killed_search(tmp_path, ["training", "record-write"], iterations=2, candidates=1, reeval_seeds=0, budget_s=60)
 
 
 @pytest.mark.slow
 def test_search_killed_five_times_at_random_phases(tmp_path):
     rng = random.Random(0)
-    middle = ["start-up", "validation", "training", "after-result"]
+    middle = ["start-up", "validation", "training", "after-result", "record-write"]
     rng.shuffle(middle)
-    run_killed_search(tmp_path, [*middle, "final"], iterations=2, candidates=2, reeval_seeds=1, budget_s=60)
+    run_killed_search(tmp_path, [*middle, "final"], iterations=2, candidates=2, reeval_seeds=1, budget_s=60,
+                      extra=("search.isolation=off",))
