@@ -548,7 +548,7 @@ def test_search_killed_twice_resumes_without_losing_an_iteration(tmp_path):
 
 
 @pytest.mark.slow
-def test_search_killed_five_times_at_random_phases(tmp_path):
+def test_search_killed_six_times_at_random_phases(tmp_path):
     rng = random.Random(0)
     middle = ["start-up", "validation", "training", "after-result", "record-write"]
     rng.shuffle(middle)
