@@ -266,8 +266,8 @@ def kill_training(att: Attempts, run_dir: Path, phase: str, rng: random.Random, 
 
     ckpt = run_dir / "checkpoints"
     before = max((s for s, _ in numbered_checkpoints(ckpt)), default=0)  # where this attempt resumes
-    if phase == "rollout" and before >= TOTAL - STEPS_PER_ITER:
-        phase = "start-up"  # no iteration left to interrupt
+    if phase in ("rollout", "checkpoint-write") and before >= TOTAL - STEPS_PER_ITER:
+        phase = "start-up"  # no iteration (nor a checkpoint before the last) left to interrupt
     slow = ""
     if phase == "checkpoint-write":
         target = rng.choice([s for s in range(CKPT_EVERY, TOTAL + 1, CKPT_EVERY) if s > before])
