@@ -17,6 +17,10 @@ Both children of the reward search go through :func:`run_child`: the sandbox's v
 * **Time**: the child starts in its own session; when ``timeout_s`` seconds of wall-clock time
   pass, its group gets ``SIGKILL`` (bwrap's ``--die-with-parent`` takes the sandboxed processes
   with it) and what the child wrote until then is still collected.
+* **Parent death**: the child dies with the process that started it, so a killed search leaves no
+  worker running past its time limit (or racing the resumed search in the same folder): bwrap's
+  ``--die-with-parent``; without bwrap on Linux, a launcher that sets the parent-death signal
+  (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, kept across ``exec``) and then execs the child.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -145,15 +150,36 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+#: ``python -I -S -c`` launcher of a child run without bwrap (Linux): ``argv[1]`` is the parent's pid,
+#: the rest the child's argv. SIGKILL when the parent dies, exit at once if it already has, then exec.
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "try:\n"
+    "    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG\n"
+    "except (OSError, AttributeError):\n"
+    "    pass\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    os._exit(128 + int(signal.SIGKILL))\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def _die_with_parent_prefix() -> list[str]:
+    """The argv prefix that makes an unisolated child die with this process (``[]`` off Linux)."""
+    if not sys.platform.startswith("linux") or not sys.executable:
+        return []
+    return [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(os.getpid())]
+
+
 def run_child(argv: Sequence[str], *, cwd: str | os.PathLike[str], env: Mapping[str, str], timeout_s: float,
               merge_stderr: bool = False, isolation: str = "auto",
               writable: Sequence[str | os.PathLike[str]] = (),
               readable: Sequence[str | os.PathLike[str]] = ()) -> ChildResult:
     """Run ``argv`` in ``cwd`` with ``env`` and no stdin, isolated as ``isolation`` says (writes
     allowed in ``cwd`` and ``writable`` only; ``readable`` paths under ``/tmp`` stay visible);
-    kill its process group after ``timeout_s`` s."""
+    kill its process group after ``timeout_s`` s; it dies with this process (module docstring)."""
     start = time.perf_counter()
-    prefix = isolation_prefix(isolation, [cwd, *writable], cwd=cwd, readable=readable)
+    prefix = isolation_prefix(isolation, [cwd, *writable], cwd=cwd, readable=readable) or _die_with_parent_prefix()
     proc = subprocess.Popen([*prefix, *argv], cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE, start_new_session=True)
     timed_out = False
