@@ -201,3 +201,25 @@ def test_reward_function_deadline_in_process():
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) == handler
     with pytest.raises(ValueError, match="call_timeout_s"):
         RewardFunction(spin, call_timeout_s=0)
+
+
+def test_worker_names_the_limit_behind_an_exception():
+    import errno
+
+    from rewards.llm.search.worker import CpuTimeExceeded, limit_message
+
+    assert limit_message(CpuTimeExceeded(), 10).startswith("CPU time limit exceeded: the training worker used its 10 s")
+    too_big = RuntimeError("could not save checkpoint")
+    too_big.__cause__ = OSError(errno.EFBIG, "File too large")
+    assert limit_message(too_big, None).startswith("file size limit exceeded")
+    assert "memory" in limit_message(RuntimeError("DefaultCPUAllocator: can't allocate memory: 5400000000 bytes"), None)
+    assert limit_message(ValueError("reward undefined after step 20"), None) is None
+
+
+def test_too_large_file_fails_the_write(tmp_path):
+    """Python ignores SIGXFSZ, so the write past the limit fails with EFBIG and nothing larger lands."""
+    write = "open('big.bin', 'wb').write(b'x' * (3 * 2**20))"
+    child = run_child([sys.executable, "-c", write], cwd=tmp_path, env=child_environment(), timeout_s=60,
+                      isolation="off", limits=ChildLimits(file_mb=1))
+    assert child.returncode == 1 and "File too large" in child.stderr
+    assert (tmp_path / "big.bin").stat().st_size <= 2**20

@@ -175,7 +175,7 @@ class ChildLimits:
         cpu_s: CPU seconds of each process (``RLIMIT_CPU``), counted from its start: ``SIGXCPU``
             at ``cpu_s``, ``SIGKILL`` :data:`CPU_GRACE_S` seconds later.
         file_mb: largest file each process may write (``RLIMIT_FSIZE``, MiB): a write beyond it
-            raises ``SIGXFSZ`` (or fails with ``EFBIG`` where the child ignores that signal).
+            raises ``SIGXFSZ``, or fails with ``EFBIG`` where the child ignores that signal (Python does).
 
     Core files are always off (``RLIMIT_CORE = 0``). The limits are per process and inherited by
     the child's own children (each with its own count).

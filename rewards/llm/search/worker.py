@@ -12,8 +12,9 @@ The search starts the worker under rlimits (:class:`~rewards.llm.sandbox.process
 the worker turns reaching one into the last line of ``error.txt``: the soft CPU-time limit's
 ``SIGXCPU`` raises :class:`CpuTimeExceeded` where the code is ("CPU time limit exceeded"; the hard
 limit kills a few seconds later), a failed allocation becomes "memory limit exceeded" (16 MiB of
-address space are held back so that the report can still be written), and ``SIGXFSZ`` is ignored
-so that a too large write fails with ``EFBIG`` ("file size limit exceeded") instead of killing.
+address space are held back so that the report can still be written), and a write past the
+file-size limit fails with ``EFBIG`` ("file size limit exceeded"; ``SIGXFSZ`` is ignored, as
+Python does by default, so it does not kill).
 The per-call deadline of the reward code is the reward module's (``call_timeout_s``, set from
 ``search.reward_call_timeout_s`` in the job's ``reward.module``).
 """
