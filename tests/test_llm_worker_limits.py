@@ -180,6 +180,17 @@ def test_exit_by_signal_becomes_a_plain_message():
     assert "SIGSEGV" in died(signal.SIGSEGV) and died(signal.SIGSEGV).endswith("tail of the log")
 
 
+def test_search_limits_from_the_config():
+    from rewards.llm.search.loop import worker_limits
+
+    # synthesize.yaml trains with num_threads=1: the CPU limit is twice the wall-clock limit
+    assert worker_limits(make_cfg("llm=offline")) == ChildLimits(memory_mb=8192, cpu_s=2 * CANDIDATE_TIMEOUT_S,
+                                                                file_mb=1024)
+    assert worker_limits(make_cfg("llm=offline", "num_threads=3", "search.worker_memory_mb=null")) == ChildLimits(
+        memory_mb=None, cpu_s=6 * CANDIDATE_TIMEOUT_S, file_mb=1024)
+    assert worker_limits(make_cfg("llm=offline", "search.worker_cpu_s=77")).cpu_s == 77
+
+
 def test_memory_limit_is_dropped_on_cuda():
     limits = ChildLimits(memory_mb=100, cpu_s=10, file_mb=5)
     assert limits_for_device(limits, "cpu") == limits

@@ -33,7 +33,7 @@ class SearchConfig:
     isolation: str = "auto"            # auto | bwrap | off: OS isolation of the processes that run reward code
     # resource limits of each training worker (rlimits, null: none); see docs/llm_sandbox.md, "5. OS isolation"
     worker_memory_mb: Optional[int] = 8192  # address space (RLIMIT_AS) of the worker, torch included; not on cuda
-    worker_cpu_s: Optional[int] = None  # CPU seconds of the worker; null: candidate_timeout_s x its torch threads
+    worker_cpu_s: Optional[int] = None  # CPU seconds of the worker; null: 2 x candidate_timeout_s x its torch threads
     worker_file_mb: Optional[int] = 1024  # largest file the worker may write (checkpoints, progress.csv)
     reward_call_timeout_s: Optional[float] = 60  # wall-clock limit of one call of the reward code in training
     reward_routing: str = "replace"    # RewardRouting of CodeReward: replace (the candidate's reward replaces the env's) | add

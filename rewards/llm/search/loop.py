@@ -91,15 +91,16 @@ def _saved_reply(reply: Any) -> dict[str, Any]:
 
 def worker_limits(cfg: DictConfig) -> ChildLimits:
     """The rlimits of every training worker of the search config ``cfg``: ``search.worker_memory_mb``,
-    ``worker_file_mb`` and ``worker_cpu_s``; a null ``worker_cpu_s`` is the CPU time the run could
-    use in its wall-clock limit: ``candidate_timeout_s`` times its torch threads (``num_threads``,
-    or the CPU count when null). The address-space limit is dropped for a run on CUDA
-    (:func:`~rewards.llm.search.training.limits_for_device`)."""
+    ``worker_file_mb`` and ``worker_cpu_s``; a null ``worker_cpu_s`` is twice the CPU time the run
+    could use in its wall-clock limit, ``2 * candidate_timeout_s`` times its torch threads
+    (``num_threads``, or the CPU count when null): a backstop that never ends a run the wall clock
+    would let finish, even with a helper thread busy next to the torch threads. The address-space
+    limit is dropped for a run on CUDA (:func:`~rewards.llm.search.training.limits_for_device`)."""
     search = cfg.search
     cpu = search_setting(search, "worker_cpu_s")
     if cpu is None:
         threads = cfg.get("num_threads") or os.cpu_count() or 1
-        cpu = math.ceil(float(search.candidate_timeout_s) * int(threads))
+        cpu = math.ceil(2 * float(search.candidate_timeout_s) * int(threads))
     return ChildLimits(memory_mb=search_setting(search, "worker_memory_mb"), cpu_s=int(cpu),
                        file_mb=search_setting(search, "worker_file_mb"))
 
@@ -127,6 +128,7 @@ class RewardSearch:
                  log: Callable[[str], None] = print) -> None:
         self.cfg, self.run_dir, self.proposer, self.log = cfg, Path(run_dir).resolve(), proposer, log
         self.search = cfg.search
+        check_worker_limits(self.search)
         self.env = env_factory()
         self.ctx = describe_env(self.env, str(cfg.env.id))
         fitness = str(self.search.fitness)
@@ -138,7 +140,6 @@ class RewardSearch:
         if preference not in ("off", "simulated", "terminal"):
             raise ValueError(f"search.preference must be off, simulated or terminal, got {preference!r}")
         self.preference = preference
-        check_worker_limits(self.search)
         self.teacher = teacher or _terminal_teacher
         self.feedback_fn = feedback_fn or _terminal_feedback
         self.run_dir.mkdir(parents=True, exist_ok=True)
