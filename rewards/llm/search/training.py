@@ -111,9 +111,9 @@ def limits_for_device(limits: ChildLimits | None, device: Any) -> ChildLimits | 
     """``limits`` for a job on ``device`` (the training config's ``device``): on CUDA (``cuda``,
     ``cuda:N``, or ``auto`` where CUDA is available) without the address-space limit, with a
     logged note. CUDA reserves far more address space than it uses (unified addressing), so an
-    ``RLIMIT_AS`` that bounds host memory breaks its initialisation; ``RLIMIT_DATA`` might work but
+    ``RLIMIT_AS`` low enough to bound host memory is unworkable there; ``RLIMIT_DATA`` might work but
     is not verified on a GPU here, so nothing bounds the host memory of a CUDA worker (the CPU-time,
-    file-size and wall-clock limits stay)."""
+    file-size, per-call and wall-clock limits stay)."""
     if limits is None or limits.memory_mb is None or not _uses_cuda(device):
         return limits
     log.warning("the training worker runs on %s: its memory is not limited (an address-space limit "
