@@ -9,6 +9,10 @@ env's reward (``RewardRouting.ADD``), which the learner does with :func:`rlcore.
 (the total is ``route_reward(module.routing, batch.reward, module.compute(batch))``). Its named
 components are kept and reported by ``update`` as ``component/<name>/mean|min|max`` (the training log
 shows them as ``reward/component/...``), which is what the search's reward reflection reads back.
+With ``call_timeout_s`` (the reward search sets ``search.reward_call_timeout_s``), a call that runs
+longer is stopped with an error saying "the reward call exceeded N s" (a ``SIGALRM`` deadline, see
+:func:`rewards.llm.sandbox.runtime.call_deadline`): a hang on batches the validation sample did not
+contain ends the run at once instead of at the search's wall-clock limit.
 
 :class:`TaskMetricReward` is the "task metric used directly as reward" baseline: ``1`` on a
 transition where the episode ends in success (``terminated`` with a positive env reward, the
@@ -25,7 +29,7 @@ from typing import Optional
 import gymnasium as gym
 import torch
 
-from rewards.llm.sandbox import DEFAULT_MAX_COMPONENTS, compile_reward, tensor_stats
+from rewards.llm.sandbox import DEFAULT_MAX_COMPONENTS, RewardFunction, tensor_stats
 from rlcore.batch import TransitionBatch
 from rlcore.reward import RewardModule, RewardRouting, RoutingLike, parse_routing
 
@@ -45,12 +49,16 @@ class CodeReward(RewardModule):
             reward) or ``RewardRouting.ADD`` / ``"add"`` (the learner adds it to the env's reward).
         check_outputs: check shape, dtype and finiteness of every call (one host sync per rollout).
         max_components: most components the program may return (more raise ``RewardCodeError``).
+        call_timeout_s: wall-clock seconds one call of the program may take (``None``: no deadline);
+            a longer call raises ``RewardCodeError`` ("the reward call exceeded N s"). Enforced in
+            the main thread only (``SIGALRM``).
 
     The program runs on copies of the batch's tensors: a write to its inputs (``action[:] = 6``)
     cannot reach the learner's rollout storage.
 
     Raises:
-        ValueError: neither or both of ``code`` / ``code_path``; a routing other than replace / add.
+        ValueError: neither or both of ``code`` / ``code_path``; a routing other than replace / add;
+            a ``call_timeout_s`` that is not ``None`` or > 0.
     """
 
     needs_state = True
@@ -58,7 +66,8 @@ class CodeReward(RewardModule):
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, code_path: Optional[str] = None,
                  code: Optional[str] = None, routing: RoutingLike = RewardRouting.REPLACE,
-                 check_outputs: bool = True, max_components: int = DEFAULT_MAX_COMPONENTS) -> None:
+                 check_outputs: bool = True, max_components: int = DEFAULT_MAX_COMPONENTS,
+                 call_timeout_s: Optional[float] = None) -> None:
         super().__init__()
         if (code is None) == (code_path is None):
             raise ValueError("CodeReward needs exactly one of code= or code_path=")
@@ -68,8 +77,9 @@ class CodeReward(RewardModule):
             raise ValueError(f"{err} (the routing mode of the program's reward: 'replace' uses it in place of the "
                              "env's reward, 'add' adds it to the env's reward)") from None
         self.code = Path(code_path).read_text() if code_path is not None else str(code)
-        self.fn = compile_reward(self.code, None, validate=False, check_outputs=check_outputs,
-                                 max_components=max_components)
+        # checked and compiled, not validated: the search validated it in its isolated child
+        self.fn = RewardFunction(self.code, check_outputs=check_outputs, max_components=max_components,
+                                 call_timeout_s=call_timeout_s)
         self._components: dict[str, torch.Tensor] = {}
 
     @torch.no_grad()

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import torch
 
 from .policy import DEFAULT_MAX_CHARS, DEFAULT_MAX_COMPONENTS, ENTRY_POINT, RewardCodeError, check_code
-from .process import child_environment, run_child
+from .process import child_environment, is_memory_error, run_child, set_limit
 from .runtime import (ValidationReport, _load_entry, check_reward_outputs, copy_inputs, format_user_exception,
                       tensor_stats)
 
@@ -167,36 +167,24 @@ def _vm_bytes() -> int:
     return 0
 
 
-def _set_limit(which: int, soft: int, hard: int) -> None:
-    _, current_hard = resource.getrlimit(which)
-    if current_hard != resource.RLIM_INFINITY:
-        soft, hard = min(soft, current_hard), min(hard, current_hard)
-    resource.setrlimit(which, (soft, hard))
-
-
 def _apply_limits(cpu_seconds: int, memory_mb: int, device: torch.device) -> None:
     """CPU time (beyond what setup used), address space (beyond the current size), no core files,
-    small files only (the result file), and a SIGXCPU handler that turns the limit into an error."""
+    small files only (the result file), and a SIGXCPU handler that turns the limit into an error
+    (:func:`~.process.set_limit`; set here rather than through :class:`~.process.ChildLimits`
+    because they count from the end of the set-up, torch import and sample loading excluded)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_soft = int(math.ceil(usage.ru_utime + usage.ru_stime)) + max(1, int(cpu_seconds))
     signal.signal(signal.SIGXCPU, _on_sigxcpu)
-    _set_limit(resource.RLIMIT_CPU, cpu_soft, cpu_soft + 2)
-    _set_limit(resource.RLIMIT_CORE, 0, 0)
-    _set_limit(resource.RLIMIT_FSIZE, 1 << 20, 1 << 20)
+    set_limit(resource.RLIMIT_CPU, cpu_soft, cpu_soft + 2)
+    set_limit(resource.RLIMIT_CORE, 0, 0)
+    set_limit(resource.RLIMIT_FSIZE, 1 << 20, 1 << 20)
     if device.type == "cuda":
         total = torch.cuda.get_device_properties(device).total_memory
         torch.cuda.set_per_process_memory_fraction(min(1.0, memory_mb * 2**20 / total), device)
     vm = _vm_bytes()
     if vm:
         limit = vm + int(memory_mb) * 2**20
-        _set_limit(resource.RLIMIT_AS, limit, limit)
-
-
-def _is_memory_error(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError) or isinstance(exc, getattr(torch, "OutOfMemoryError", MemoryError)):
-        return True
-    text = str(exc).lower()
-    return "can't allocate memory" in text or "out of memory" in text or "cannot allocate memory" in text
+        set_limit(resource.RLIMIT_AS, limit, limit)
 
 
 def _run_child(request: dict[str, Any], sample: dict[str, Any]) -> dict[str, Any]:
@@ -219,7 +207,7 @@ def _run_child(request: dict[str, Any], sample: dict[str, Any]) -> dict[str, Any
     except (_CpuTimeExceeded, RewardCodeError):
         raise
     except BaseException as exc:  # noqa: BLE001 - everything the user code raises is reported
-        if _is_memory_error(exc):
+        if is_memory_error(exc):
             raise RewardCodeError(f"memory limit exceeded: the reward code tried to allocate more memory than "
                                   f"the sandbox allows ({request['memory_mb']} MiB)\n"
                                   + format_user_exception(exc, code)) from exc

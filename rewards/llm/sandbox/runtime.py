@@ -3,20 +3,25 @@
 Reward code that passed :func:`~.policy.check_code` is compiled under :data:`~.policy.REWARD_FILENAME`
 and executed with :data:`SAFE_BUILTINS` as ``__builtins__``; :class:`RewardFunction` calls its
 ``compute_reward`` and checks every output (:func:`check_reward_outputs`: shapes, dtypes, device,
-finiteness). There is no time or memory limit in-process: that is the validation child's job
-(:mod:`.child`).
+finiteness). In-process, the only limit is an optional per-call deadline (``call_timeout_s``: a
+``SIGALRM`` timer around each call, main thread only); memory and CPU time are limited by the
+process the code runs in: the validation child (:mod:`.child`) or the reward search's training
+worker (:class:`~.process.ChildLimits`).
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
 import math
 import re
+import signal
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
@@ -210,6 +215,36 @@ def copy_inputs(state: Mapping[str, Any], action: torch.Tensor, next_state: Mapp
     return ({k: clone(v) for k, v in state.items()}, action.clone(), {k: clone(v) for k, v in next_state.items()})
 
 
+class RewardCallTimeout(BaseException):
+    """Raised inside reward code when its call passed the deadline (a BaseException, so that nothing
+    on the way out swallows it; reward code cannot catch anything: ``try`` is refused)."""
+
+
+@contextlib.contextmanager
+def call_deadline(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`RewardCallTimeout` in the code running under this block once ``seconds`` of
+    wall-clock time have passed (``SIGALRM`` from ``setitimer(ITIMER_REAL)``; the handler runs
+    between two Python bytecodes, so one long native call, such as a single huge torch operation,
+    ends first). A no-op for ``None``, off the main thread (signals reach only the main thread),
+    without ``setitimer`` (Windows) and while another ``ITIMER_REAL`` timer is armed (it is not
+    replaced). Costs two system calls and two handler swaps per call, no host sync."""
+    if (seconds is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread()
+            or signal.getitimer(signal.ITIMER_REAL)[0] > 0):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise RewardCallTimeout()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+
+
 class RewardFunction:
     """Compiled reward code, called in-process: ``(state, action, next_state) -> (reward, components)``.
 
@@ -218,15 +253,23 @@ class RewardFunction:
     ``max_components``, sanitised names). Runs under ``torch.no_grad()`` on copies of every input
     tensor (:func:`copy_inputs`), so a write to an input (``action[:] = 6``) cannot reach the
     caller's tensors (e.g. the learner's rollout storage). Exceptions of the reward code and
-    bad outputs become :class:`RewardCodeError` (with the user's line numbers). There is no time or
-    memory limit in-process: that is what :func:`~.child.validate_in_subprocess` is for.
+    bad outputs become :class:`RewardCodeError` (with the user's line numbers). With
+    ``call_timeout_s``, a call that runs longer (wall-clock, in the main thread; see
+    :func:`call_deadline`) is stopped with a :class:`RewardCodeError` saying "the reward call
+    exceeded N s" and the line that was running. Memory and CPU time are not limited in-process:
+    that is the job of the process the code runs in (:func:`~.child.validate_in_subprocess`, the
+    reward search's training worker).
     """
 
     def __init__(self, code: str, *, check_outputs: bool = True, validation: ValidationReport | None = None,
-                 max_chars: int = DEFAULT_MAX_CHARS, max_components: int = DEFAULT_MAX_COMPONENTS):
+                 max_chars: int = DEFAULT_MAX_CHARS, max_components: int = DEFAULT_MAX_COMPONENTS,
+                 call_timeout_s: float | None = None):
+        if call_timeout_s is not None and (isinstance(call_timeout_s, bool) or not call_timeout_s > 0):
+            raise ValueError(f"call_timeout_s must be None (no deadline) or a number of seconds > 0, got {call_timeout_s!r}")
         self.code = code
         self.check_outputs = check_outputs
         self.max_components = int(max_components)
+        self.call_timeout_s = None if call_timeout_s is None else float(call_timeout_s)
         self.validation = validation
         self._fn = _load_entry(code, max_chars)
         self._component_names: tuple[str, ...] = tuple(validation.component_names) if validation else ()
@@ -238,9 +281,16 @@ class RewardFunction:
 
     def __call__(self, state: Mapping[str, torch.Tensor], action: torch.Tensor,
                  next_state: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        inputs = copy_inputs(state, action, next_state)
         try:
-            with torch.no_grad():
-                result = self._fn(*copy_inputs(state, action, next_state))
+            with torch.no_grad(), call_deadline(self.call_timeout_s):
+                result = self._fn(*inputs)
+        except RewardCallTimeout as exc:
+            raise RewardCodeError(
+                f"time limit exceeded: the reward call exceeded {self.call_timeout_s:g} s of wall-clock time on a "
+                f"batch of {action.shape[0]} rows (the per-call time limit; an endless loop, or code too slow "
+                "for this batch size?)\n"
+                + format_user_exception(exc, self.code, message="(stopped here by the per-call time limit)")) from None
         except RewardCodeError:
             raise
         except Exception as exc:

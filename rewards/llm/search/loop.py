@@ -11,8 +11,11 @@ their defaults are 16 candidates and 5 iterations, configurable here):
    search process never executes model code); a refused candidate is a failed candidate;
 3. every valid candidate trains a fresh PPO agent with its reward replacing the env's, in a worker
    process (:mod:`rewards.llm.search.worker`, started by :mod:`rewards.llm.search.training`) with a
-   wall-clock timeout, a temporary working directory and an environment without API keys;
-   candidates run in parallel (``search.workers``);
+   wall-clock timeout (``search.candidate_timeout_s``), rlimits on its memory, CPU time and file
+   sizes (``search.worker_memory_mb``, ``worker_cpu_s``, ``worker_file_mb``; :func:`worker_limits`),
+   a deadline on each call of the reward code (``search.reward_call_timeout_s``), a temporary
+   working directory and an environment without API keys; candidates run in parallel
+   (``search.workers``);
 4. fitness is the task's own metric, which the reward code never writes: the evaluation success
    rate (MiniGrid) or the evaluation return of the env's own reward (other envs), averaged over the
    last ``search.select_last`` fixed-seed evaluations, not the maximum of a noisy curve;
@@ -39,6 +42,7 @@ loop, the proposers and the report as :class:`~rewards.llm.search.records.Candid
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -48,7 +52,9 @@ from omegaconf import DictConfig, OmegaConf
 from rewards.llm.context import describe_env
 from rewards.llm.extract import NoCodeError, extract_code
 from rewards.llm.sandbox import RewardCodeError, sample_states, validate_in_subprocess
+from rewards.llm.sandbox.process import ChildLimits
 from rewards.llm.search.chat import LLMRequestError
+from rewards.llm.search.config_schemas import check_worker_limits, search_setting
 from rewards.llm.search.proposers import ReplyText, cut_off_message
 from rewards.llm.search.records import Candidate, ProposalRequest, Proposer, fitness_of, read_json, write_json
 from rewards.llm.search.report import first_line, write_preflight_report, write_report
@@ -83,6 +89,22 @@ def _saved_reply(reply: Any) -> dict[str, Any]:
     return entry
 
 
+def worker_limits(cfg: DictConfig) -> ChildLimits:
+    """The rlimits of every training worker of the search config ``cfg``: ``search.worker_memory_mb``,
+    ``worker_file_mb`` and ``worker_cpu_s``; a null ``worker_cpu_s`` is twice the CPU time the run
+    could use in its wall-clock limit, ``2 * candidate_timeout_s`` times its torch threads
+    (``num_threads``, or the CPU count when null): a backstop that never ends a run the wall clock
+    would let finish, even with a helper thread busy next to the torch threads. The address-space
+    limit is dropped for a run on CUDA (:func:`~rewards.llm.search.training.limits_for_device`)."""
+    search = cfg.search
+    cpu = search_setting(search, "worker_cpu_s")
+    if cpu is None:
+        threads = cfg.get("num_threads") or os.cpu_count() or 1
+        cpu = math.ceil(2 * float(search.candidate_timeout_s) * int(threads))
+    return ChildLimits(memory_mb=search_setting(search, "worker_memory_mb"), cpu_s=int(cpu),
+                       file_mb=search_setting(search, "worker_file_mb"))
+
+
 # -------------------------------------------------------------------------------------- the search
 class RewardSearch:
     """The search over reward code for one env; see the module docstring.
@@ -106,6 +128,7 @@ class RewardSearch:
                  log: Callable[[str], None] = print) -> None:
         self.cfg, self.run_dir, self.proposer, self.log = cfg, Path(run_dir).resolve(), proposer, log
         self.search = cfg.search
+        check_worker_limits(self.search)
         self.env = env_factory()
         self.ctx = describe_env(self.env, str(cfg.env.id))
         fitness = str(self.search.fitness)
@@ -136,10 +159,14 @@ class RewardSearch:
                      "progress_bar": False})
         return base
 
-    @staticmethod
-    def code_reward(name: str, code_path: Path, routing: str) -> dict:
+    def code_reward(self, name: str, code_path: Path, routing: str) -> dict:
+        """The ``reward`` config of a run with the program in ``code_path``: a
+        :class:`~rewards.llm.reward_module.CodeReward` with the per-call deadline ``search.reward_call_timeout_s``."""
+        timeout = search_setting(self.search, "reward_call_timeout_s")
         return {"name": name, "module": {"_target_": "rewards.llm.reward_module.CodeReward",
-                                         "code_path": str(Path(code_path).resolve()), "routing": routing}}
+                                         "code_path": str(Path(code_path).resolve()), "routing": routing,
+                                         "call_timeout_s": None if timeout is None else float(timeout)}}
+
 
     # ------------------------------------------------------------------------------ candidates
     def _validate(self, reply: Any, cand: Candidate) -> Candidate:
@@ -178,7 +205,8 @@ class RewardSearch:
         """Train ``cfg`` in a worker under ``job_dir``; a finished run gets its ``stats``
         (:func:`training_stats`) and ``fitness`` (mean of the last ``search.select_last`` evaluations)."""
         job = run_training_job(cfg, job_dir, float(self.search.candidate_timeout_s),
-                               isolation=str(self.search.get("isolation", "auto")), readable=[self.run_dir])
+                               isolation=str(self.search.get("isolation", "auto")), readable=[self.run_dir],
+                               limits=worker_limits(self.cfg))
         if job.ok:
             job.stats = training_stats(Path(job.run_dir), self.metric)
             job.fitness = fitness_of(job.stats.metric, int(self.search.select_last))
