@@ -12,7 +12,9 @@
   tensors unchanged) or got through, and which differ from their ``# expect:`` header (the same
   classification as ``tests/test_llm_hostile_corpus.py``, with the default limits);
 * ``legit``: how many programs of ``tests/llm_corpus/legit/`` pass the policy and validation on their
-  ``# env:`` (MuJoCo ones need ``mujoco``), and the median validation time.
+  ``# env:`` (MuJoCo ones need ``mujoco``), and the median validation time;
+* ``offline``: how many programs of the offline proposer (each term alone, and all terms together,
+  on seven MiniGrid and MuJoCo envs) pass the AST policy.
 
 The machine's load (``uptime``) is printed before and after.
 
@@ -171,10 +173,43 @@ def legit() -> None:
           + ("" if has_mujoco else f"; {len(LEGIT) - tried} MuJoCo programs skipped (no mujoco)"))
 
 
+OFFLINE_ENVS = ("MiniGrid-DoorKey-8x8-v0", "MiniGrid-KeyCorridorS3R1-v0", "MiniGrid-LavaGapS7-v0",
+                "MiniGrid-FourRooms-v0", "HalfCheetah-v5", "Hopper-v5", "Ant-v5")
+
+
+def offline() -> None:
+    import envs.minigrid as mg
+    from rewards.llm.context import describe_env
+    from rewards.llm.sandbox import RewardCodeError, check_code
+    from rewards.llm.search.offline.program import Program, candidate_terms, render_program
+
+    has_mujoco = importlib.util.find_spec("mujoco") is not None
+    passed = tried = 0
+    for env_id in OFFLINE_ENVS:
+        if env_id.startswith("MiniGrid-"):
+            env = mg.make(env_id, num_envs=4, seed=0)
+        elif has_mujoco:
+            from rlcore.adapters.gymnasium import make_gym_env
+
+            env = make_gym_env(env_id, num_envs=2, seed=0, vectorization="sync")
+        else:
+            continue
+        ctx = describe_env(env, env_id)
+        terms = candidate_terms(ctx)
+        for program in [Program({name: 1.0}) for name in terms] + [Program({name: 1.0 for name in terms})]:
+            tried += 1
+            try:
+                check_code(render_program(ctx, program))
+                passed += 1
+            except RewardCodeError as exc:
+                print(f"  refused on {env_id} ({', '.join(program.terms)}): {exc.reason.splitlines()[-1][:120]}")
+    print(f"offline: {passed} of {tried} offline-proposer programs pass the policy")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=6)
-    parser.add_argument("--only", choices=("corpus", "isolation", "copy", "hostile", "legit"), default=None)
+    parser.add_argument("--only", choices=("corpus", "isolation", "copy", "hostile", "legit", "offline"), default=None)
     args = parser.parse_args()
     import envs.minigrid as mg
 
@@ -190,6 +225,8 @@ def main() -> None:
         hostile(env)
     if args.only in (None, "legit"):
         legit()
+    if args.only in (None, "offline"):
+        offline()
     print("load after: ", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 
