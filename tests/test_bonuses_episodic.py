@@ -32,9 +32,10 @@ def chain_batch(positions, done=None) -> TransitionBatch:
 
 def test_e3b_one_hot_gives_inverse_ridge_plus_count():
     bonus = E3B(OBS, ACT, ridge=0.1, embedding=lambda x: x)
-    # env 0 reaches state 2 three times, env 1 alternates states 3 and 4
+    # env 0 reaches state 2 three times, env 1 alternates states 3 and 4. The first step of an
+    # episode (C still lambda * I) scores 0, as in the original, but its state enters C.
     b = bonus.compute(chain_batch([[2, 3], [2, 4], [2, 3], [5, 3]]))
-    expected = torch.tensor([[1 / 0.1, 1 / 0.1], [1 / 1.1, 1 / 0.1], [1 / 2.1, 1 / 1.1], [1 / 0.1, 1 / 2.1]])
+    expected = torch.tensor([[0.0, 0.0], [1 / 1.1, 1 / 0.1], [1 / 2.1, 1 / 1.1], [1 / 0.1, 1 / 2.1]])
     assert torch.allclose(b, expected, rtol=1e-5)
     # memory carries over to the next rollout: state 2 was seen 3 times this episode
     assert torch.allclose(bonus.compute(chain_batch([[2, 4]]))[0], torch.tensor([1 / 3.1, 1 / 1.1]), rtol=1e-5)
@@ -43,9 +44,24 @@ def test_e3b_one_hot_gives_inverse_ridge_plus_count():
 def test_e3b_resets_only_envs_whose_episode_ended():
     bonus = E3B(OBS, ACT, ridge=0.1, embedding=lambda x: x)
     b = bonus.compute(chain_batch([[2, 2], [2, 2], [2, 2]], done=[[False, False], [True, False], [False, False]]))
-    assert torch.allclose(b[2], torch.tensor([1 / 0.1, 1 / 2.1]), rtol=1e-5)
+    assert torch.allclose(b[2], torch.tensor([0.0, 1 / 2.1]), rtol=1e-5)  # env 0's new episode: first step
     bonus.reset(torch.tensor([False, True]))
-    assert torch.allclose(bonus.compute(chain_batch([[2, 2]]))[0], torch.tensor([1 / 1.1, 1 / 0.1]), rtol=1e-5)
+    assert torch.allclose(bonus.compute(chain_batch([[2, 2]]))[0], torch.tensor([1 / 1.1, 0.0]), rtol=1e-5)
+    # after its zeroed first step env 1 scores against that step's state again
+    assert torch.allclose(bonus.compute(chain_batch([[2, 3]]))[0], torch.tensor([1 / 2.1, 1 / 0.1]), rtol=1e-5)
+
+
+def test_e3b_first_step_is_zero_only_on_fresh_memory():
+    bonus = E3B(OBS, ACT, ridge=0.1, embedding=lambda x: x)
+    # a done at the last step of one rollout makes the first step of the next one an episode's first
+    bonus.compute(chain_batch([[1, 1], [2, 2]], done=[[False, False], [False, True]]))
+    b = bonus.compute(chain_batch([[3, 3], [3, 3]]))
+    assert torch.allclose(b, torch.tensor([[1 / 0.1, 0.0], [1 / 1.1, 1 / 1.1]]), rtol=1e-5)
+    # the first-step state is remembered through a checkpoint round trip (C, not a flag, says "fresh")
+    clone = E3B(OBS, ACT, ridge=0.1, embedding=lambda x: x)
+    clone.load_state_dict(bonus.state_dict())
+    nxt = chain_batch([[3, 4]])
+    assert torch.allclose(clone.compute(nxt), bonus.compute(nxt))
 
 
 def test_episodic_counts_follow_inverse_sqrt_and_reset_per_env():
