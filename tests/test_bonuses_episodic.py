@@ -150,6 +150,64 @@ def test_combiner_normalises_by_std_of_discounted_returns():
     assert torch.allclose(out, torch.ones(3, 2) / (returns.std(unbiased=False) + 1e-8), rtol=1e-3)
 
 
+class Fixed(RewardModule):
+    """Returns the next of the given [T, N] tensors on each compute call."""
+
+    def __init__(self, *values, episodic=False):
+        super().__init__()
+        self.values, self.episodic, self.calls = [torch.tensor(v) for v in values], episodic, 0
+
+    def compute(self, batch):
+        self.calls += 1
+        return self.values[self.calls - 1]
+
+
+def test_e3b_icml2023_rule_is_raw_product_over_running_step_std_clipped():
+    batch = chain_batch([[1, 2], [3, 4]])
+    e1, g1 = [[1.0, 2.0], [0.5, 4.0]], [[0.2, 0.1], [0.4, 1.0]]
+    e2, g2 = [[1.0, 1.0], [1.0, 1.0]], [[0.1, 0.2], [0.3, 0.4]]
+    m = IntrinsicReward(OBS, ACT, {"e3b": Fixed(e1, e2, episodic=True), "noveld": Fixed(g1, g2)},
+                        combine="product", rule="e3b_icml2023")
+    assert m.episodic and m.clip == 1.0  # the original's IMPALA return is episodic; clip_rewards=1
+    p1 = torch.tensor(e1) * torch.tensor(g1)                      # raw product: [[0.2, 0.2], [0.2, 4.0]]
+    out1 = m.compute(batch)
+    std1 = p1.std(unbiased=False)                                  # running std of per-step values: batch 1
+    assert torch.allclose(out1, (p1 / std1).clamp(-1, 1), rtol=1e-5)
+    assert out1[1, 1] == 1.0 and out1[0, 0] < 1.0                  # 4 / 1.64 clipped; 0.2 / 1.64 not
+    p2 = torch.tensor(e2) * torch.tensor(g2)
+    out2 = m.compute(batch)
+    std2 = torch.cat([p1.flatten(), p2.flatten()]).std(unbiased=False)  # all values so far, not returns
+    assert torch.allclose(out2, (p2 / std2).clamp(-1, 1), rtol=1e-5)
+    assert m.update(batch)["intrinsic_clipped_fraction"] == 0.0
+
+
+def test_e3b_icml2023_rule_sum_unnormalised_and_clip_options():
+    batch = chain_batch([[1, 2], [3, 4]])
+    s = IntrinsicReward(OBS, ACT, {"a": Constant(2.0), "b": Constant(3.0)}, coefs={"b": 0.5}, normalize=False,
+                        rule="e3b_icml2023", clip=None)
+    assert torch.allclose(s.compute(batch), torch.full((2, 2), 2.0 + 0.5 * 3.0))
+    clipped = IntrinsicReward(OBS, ACT, {"a": Constant(2.0)}, normalize=False, rule="e3b_icml2023")
+    assert torch.allclose(clipped.compute(batch), torch.ones(2, 2))
+    # the library's rule clips only when asked
+    assert IntrinsicReward(OBS, ACT, {"a": Constant(2.0)}).clip is None
+    with pytest.raises(ValueError, match="reward.rule"):
+        IntrinsicReward(OBS, ACT, {"a": Constant(2.0)}, rule="icml")
+
+
+def test_combiner_episodic_flag_is_honoured():
+    batch = chain_batch([[1, 2], [3, 4], [1, 1]], done=[[True, True], [False, False], [False, False]])
+    bonuses = lambda: {"g": Constant(1.0), "e": Constant(1.0, episodic=True)}  # noqa: E731
+    assert not IntrinsicReward(OBS, ACT, bonuses(), combine="product").episodic
+    assert IntrinsicReward(OBS, ACT, bonuses(), combine="product", rule="e3b_icml2023").episodic
+    assert not IntrinsicReward(OBS, ACT, bonuses(), combine="product", rule="e3b_icml2023", episodic=False).episodic
+    # under the return-std rule the normalising return of an episodic product stops at episode ends
+    ep = IntrinsicReward(OBS, ACT, bonuses(), combine="product", gamma=0.5, episodic=True)
+    glob = IntrinsicReward(OBS, ACT, bonuses(), combine="product", gamma=0.5)
+    stopped, running = torch.tensor([1.0, 1.0, 1.5]), torch.tensor([1.0, 1.5, 1.75])  # R_t = 0.5 R_{t-1} + 1
+    assert torch.allclose(ep.compute(batch), torch.ones(3, 2) / stopped.std(unbiased=False), rtol=1e-3)
+    assert torch.allclose(glob.compute(batch), torch.ones(3, 2) / running.std(unbiased=False), rtol=1e-3)
+
+
 def test_combiner_schedule_decays_linearly():
     s = IntrinsicReward(OBS, ACT, {"a": Constant(1.0)}, normalize=False, schedule="linear", decay_steps=8,
                         final_fraction=0.25)
