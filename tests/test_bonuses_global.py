@@ -325,6 +325,31 @@ def test_rdd_targets_are_resampled_each_time():
     assert torch.isfinite(rdd_var.compute(batch)).all()
 
 
+def test_rnd_normalised_by_running_std_of_its_intrinsic_return_as_burda_et_al():
+    import copy
+
+    from rewards.intrinsic.combine import IntrinsicReward
+
+    torch.manual_seed(0)
+    rnd = RND(BOX, ACT, **SMALL)
+    bare = copy.deepcopy(rnd)
+    gamma = 0.9
+    norm = IntrinsicReward(BOX, ACT, {"rnd": rnd}, gamma=gamma)
+    raw = IntrinsicReward(BOX, ACT, {"rnd": copy.deepcopy(rnd)}, gamma=gamma, normalize=False)
+    returns, running = [], torch.zeros(4)
+    for seed in (0, 1):
+        batch = random_chain(T=6, N=4, seed=seed)
+        batch.terminated[2] = True  # RND is global: its return runs on across episode ends
+        b = raw.compute(batch)
+        assert torch.equal(b, bare.compute(batch))  # normalize=False: the RND bonus as it is
+        for t in range(6):  # Burda et al.'s RewardForwardFilter: R_t = gamma R_{t-1} + r_t, per env
+            running = gamma * running + b[t]
+            returns.append(running.clone())
+        std = torch.stack(returns).std(unbiased=False)  # pooled over every rollout so far
+        assert torch.allclose(norm.compute(batch), b / std, rtol=1e-3)
+    assert not norm.episodic and not raw.episodic
+
+
 # ---------------------------------------------------------------------------------------- NovelD
 
 def test_noveld_first_visit_gating_resets_only_ended_envs():
