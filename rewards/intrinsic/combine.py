@@ -18,7 +18,8 @@ combines them (``combine="sum"`` or ``"product"``) and scales the result by one 
 
 * ``rule="e3b_icml2023"``: the rule of the code of Henaff et al. 2023 ("A Study of Global and
   Episodic Bonuses for Exploration in Contextual MDPs", facebookresearch/e3b,
-  ``minihack/torchbeast/src/algos/e3b_noveld.py``, ``learn``; ``count.py`` for the counts products):
+  ``minihack/torchbeast/src/algos/e3b_noveld.py``, ``learn``; ``count.py`` for the counts products,
+  and ``e3b.py`` scales E3B alone the same way):
 
   * the raw bonuses are combined — ``prod_i coef_i * b_i`` (``bonus_combine='mult'``, the default
     there: ``intrinsic_rewards = episodic_bonus * noveld``) or ``sum_i coef_i * b_i`` (``'add'``:
