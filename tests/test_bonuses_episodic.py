@@ -32,9 +32,10 @@ def chain_batch(positions, done=None) -> TransitionBatch:
 
 def test_e3b_one_hot_gives_inverse_ridge_plus_count():
     bonus = E3B(OBS, ACT, ridge=0.1, embedding=lambda x: x)
-    # env 0 reaches state 2 three times, env 1 alternates states 3 and 4
+    # env 0 reaches state 2 three times, env 1 alternates states 3 and 4. The first step of an
+    # episode (C still lambda * I) scores 0, as in the original, but its state enters C.
     b = bonus.compute(chain_batch([[2, 3], [2, 4], [2, 3], [5, 3]]))
-    expected = torch.tensor([[1 / 0.1, 1 / 0.1], [1 / 1.1, 1 / 0.1], [1 / 2.1, 1 / 1.1], [1 / 0.1, 1 / 2.1]])
+    expected = torch.tensor([[0.0, 0.0], [1 / 1.1, 1 / 0.1], [1 / 2.1, 1 / 1.1], [1 / 0.1, 1 / 2.1]])
     assert torch.allclose(b, expected, rtol=1e-5)
     # memory carries over to the next rollout: state 2 was seen 3 times this episode
     assert torch.allclose(bonus.compute(chain_batch([[2, 4]]))[0], torch.tensor([1 / 3.1, 1 / 1.1]), rtol=1e-5)
@@ -43,9 +44,24 @@ def test_e3b_one_hot_gives_inverse_ridge_plus_count():
 def test_e3b_resets_only_envs_whose_episode_ended():
     bonus = E3B(OBS, ACT, ridge=0.1, embedding=lambda x: x)
     b = bonus.compute(chain_batch([[2, 2], [2, 2], [2, 2]], done=[[False, False], [True, False], [False, False]]))
-    assert torch.allclose(b[2], torch.tensor([1 / 0.1, 1 / 2.1]), rtol=1e-5)
+    assert torch.allclose(b[2], torch.tensor([0.0, 1 / 2.1]), rtol=1e-5)  # env 0's new episode: first step
     bonus.reset(torch.tensor([False, True]))
-    assert torch.allclose(bonus.compute(chain_batch([[2, 2]]))[0], torch.tensor([1 / 1.1, 1 / 0.1]), rtol=1e-5)
+    assert torch.allclose(bonus.compute(chain_batch([[2, 2]]))[0], torch.tensor([1 / 1.1, 0.0]), rtol=1e-5)
+    # after its zeroed first step env 1 scores against that step's state again
+    assert torch.allclose(bonus.compute(chain_batch([[2, 3]]))[0], torch.tensor([1 / 2.1, 1 / 0.1]), rtol=1e-5)
+
+
+def test_e3b_first_step_is_zero_only_on_fresh_memory():
+    bonus = E3B(OBS, ACT, ridge=0.1, embedding=lambda x: x)
+    # a done at the last step of one rollout makes the first step of the next one an episode's first
+    bonus.compute(chain_batch([[1, 1], [2, 2]], done=[[False, False], [False, True]]))
+    b = bonus.compute(chain_batch([[3, 3], [3, 3]]))
+    assert torch.allclose(b, torch.tensor([[1 / 0.1, 0.0], [1 / 1.1, 1 / 1.1]]), rtol=1e-5)
+    # the first-step state is remembered through a checkpoint round trip (C, not a flag, says "fresh")
+    clone = E3B(OBS, ACT, ridge=0.1, embedding=lambda x: x)
+    clone.load_state_dict(bonus.state_dict())
+    nxt = chain_batch([[3, 4]])
+    assert torch.allclose(clone.compute(nxt), bonus.compute(nxt))
 
 
 def test_episodic_counts_follow_inverse_sqrt_and_reset_per_env():
@@ -132,6 +148,64 @@ def test_combiner_normalises_by_std_of_discounted_returns():
     out = s.compute(batch)
     returns = torch.tensor([[1.0, 1.0], [1.5, 1.5], [1.75, 1.75]])  # R_t = 0.5 R_{t-1} + 1
     assert torch.allclose(out, torch.ones(3, 2) / (returns.std(unbiased=False) + 1e-8), rtol=1e-3)
+
+
+class Fixed(RewardModule):
+    """Returns the next of the given [T, N] tensors on each compute call."""
+
+    def __init__(self, *values, episodic=False):
+        super().__init__()
+        self.values, self.episodic, self.calls = [torch.tensor(v) for v in values], episodic, 0
+
+    def compute(self, batch):
+        self.calls += 1
+        return self.values[self.calls - 1]
+
+
+def test_e3b_icml2023_rule_is_raw_product_over_running_step_std_clipped():
+    batch = chain_batch([[1, 2], [3, 4]])
+    e1, g1 = [[1.0, 2.0], [0.5, 4.0]], [[0.2, 0.1], [0.4, 1.0]]
+    e2, g2 = [[1.0, 1.0], [1.0, 1.0]], [[0.1, 0.2], [0.3, 0.4]]
+    m = IntrinsicReward(OBS, ACT, {"e3b": Fixed(e1, e2, episodic=True), "noveld": Fixed(g1, g2)},
+                        combine="product", rule="e3b_icml2023")
+    assert m.episodic and m.clip == 1.0  # the original's IMPALA return is episodic; clip_rewards=1
+    p1 = torch.tensor(e1) * torch.tensor(g1)                      # raw product: [[0.2, 0.2], [0.2, 4.0]]
+    out1 = m.compute(batch)
+    std1 = p1.std(unbiased=False)                                  # running std of per-step values: batch 1
+    assert torch.allclose(out1, (p1 / std1).clamp(-1, 1), rtol=1e-5)
+    assert out1[1, 1] == 1.0 and out1[0, 0] < 1.0                  # 4 / 1.64 clipped; 0.2 / 1.64 not
+    p2 = torch.tensor(e2) * torch.tensor(g2)
+    out2 = m.compute(batch)
+    std2 = torch.cat([p1.flatten(), p2.flatten()]).std(unbiased=False)  # all values so far, not returns
+    assert torch.allclose(out2, (p2 / std2).clamp(-1, 1), rtol=1e-5)
+    assert m.update(batch)["intrinsic_clipped_fraction"] == 0.0
+
+
+def test_e3b_icml2023_rule_sum_unnormalised_and_clip_options():
+    batch = chain_batch([[1, 2], [3, 4]])
+    s = IntrinsicReward(OBS, ACT, {"a": Constant(2.0), "b": Constant(3.0)}, coefs={"b": 0.5}, normalize=False,
+                        rule="e3b_icml2023", clip=None)
+    assert torch.allclose(s.compute(batch), torch.full((2, 2), 2.0 + 0.5 * 3.0))
+    clipped = IntrinsicReward(OBS, ACT, {"a": Constant(2.0)}, normalize=False, rule="e3b_icml2023")
+    assert torch.allclose(clipped.compute(batch), torch.ones(2, 2))
+    # the library's rule clips only when asked
+    assert IntrinsicReward(OBS, ACT, {"a": Constant(2.0)}).clip is None
+    with pytest.raises(ValueError, match="reward.rule"):
+        IntrinsicReward(OBS, ACT, {"a": Constant(2.0)}, rule="icml")
+
+
+def test_combiner_episodic_flag_is_honoured():
+    batch = chain_batch([[1, 2], [3, 4], [1, 1]], done=[[True, True], [False, False], [False, False]])
+    bonuses = lambda: {"g": Constant(1.0), "e": Constant(1.0, episodic=True)}  # noqa: E731
+    assert not IntrinsicReward(OBS, ACT, bonuses(), combine="product").episodic
+    assert IntrinsicReward(OBS, ACT, bonuses(), combine="product", rule="e3b_icml2023").episodic
+    assert not IntrinsicReward(OBS, ACT, bonuses(), combine="product", rule="e3b_icml2023", episodic=False).episodic
+    # under the return-std rule the normalising return of an episodic product stops at episode ends
+    ep = IntrinsicReward(OBS, ACT, bonuses(), combine="product", gamma=0.5, episodic=True)
+    glob = IntrinsicReward(OBS, ACT, bonuses(), combine="product", gamma=0.5)
+    stopped, running = torch.tensor([1.0, 1.0, 1.5]), torch.tensor([1.0, 1.5, 1.75])  # R_t = 0.5 R_{t-1} + 1
+    assert torch.allclose(ep.compute(batch), torch.ones(3, 2) / stopped.std(unbiased=False), rtol=1e-3)
+    assert torch.allclose(glob.compute(batch), torch.ones(3, 2) / running.std(unbiased=False), rtol=1e-3)
 
 
 def test_combiner_schedule_decays_linearly():

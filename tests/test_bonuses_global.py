@@ -325,6 +325,31 @@ def test_rdd_targets_are_resampled_each_time():
     assert torch.isfinite(rdd_var.compute(batch)).all()
 
 
+def test_rnd_normalised_by_running_std_of_its_intrinsic_return_as_burda_et_al():
+    import copy
+
+    from rewards.intrinsic.combine import IntrinsicReward
+
+    torch.manual_seed(0)
+    rnd = RND(BOX, ACT, **SMALL)
+    bare = copy.deepcopy(rnd)
+    gamma = 0.9
+    norm = IntrinsicReward(BOX, ACT, {"rnd": rnd}, gamma=gamma)
+    raw = IntrinsicReward(BOX, ACT, {"rnd": copy.deepcopy(rnd)}, gamma=gamma, normalize=False)
+    returns, running = [], torch.zeros(4)
+    for seed in (0, 1):
+        batch = random_chain(T=6, N=4, seed=seed)
+        batch.terminated[2] = True  # RND is global: its return runs on across episode ends
+        b = raw.compute(batch)
+        assert torch.equal(b, bare.compute(batch))  # normalize=False: the RND bonus as it is
+        for t in range(6):  # Burda et al.'s RewardForwardFilter: R_t = gamma R_{t-1} + r_t, per env
+            running = gamma * running + b[t]
+            returns.append(running.clone())
+        std = torch.stack(returns).std(unbiased=False)  # pooled over every rollout so far
+        assert torch.allclose(norm.compute(batch), b / std, rtol=1e-3)
+    assert not norm.episodic and not raw.episodic
+
+
 # ---------------------------------------------------------------------------------------- NovelD
 
 def test_noveld_first_visit_gating_resets_only_ended_envs():
@@ -350,6 +375,65 @@ def test_noveld_memory_ring_and_state_keys(minigrid_batch):
     bonus = NovelD(env.single_observation_space, ACT, **SMALL, capacity=2, state_keys=["agent_pos"])
     out = bonus.compute(batch)
     assert out.shape == batch.batch_shape and bonus.memory.keys.shape == (4, 2)
+
+
+def _grid_batch(env, steps):
+    """A [T, 1] MiniGrid batch whose observations are all the env's first one and whose privileged
+    states are the env's first state with (agent_pos, agent_dir, grid edits) set per step."""
+    obs, _ = env.reset(seed=0)
+    base = {k: v.clone() for k, v in env.get_state().items()}
+    states = []
+    for pos, direction, edit in steps:
+        st = {k: v.clone() for k, v in base.items()}
+        st["agent_pos"][0] = torch.tensor(pos)
+        st["agent_dir"][0] = direction
+        if edit is not None:  # (x, y) of a floor cell that gets a ball
+            st["grid"][0, edit[1], edit[0]] = torch.tensor([6, 2, 0], dtype=torch.uint8)
+        states.append(st)
+
+    def stack(rows):
+        return {k: torch.stack([r[k] for r in rows]) for k in rows[0]}
+
+    T = len(steps) - 1
+    rep = {k: v.unsqueeze(0).expand(T, *v.shape).clone() for k, v in obs.items()}
+    zeros = torch.zeros(T, 1)
+    return TransitionBatch(obs=rep, action=torch.zeros(T, 1, dtype=torch.long), reward=zeros, next_obs=rep,
+                           terminated=zeros.bool(), truncated=zeros.bool(), state=stack(states[:-1]),
+                           next_state=stack(states[1:]))
+
+
+def test_noveld_gate_counts_full_grid_states_with_heading_as_the_original():
+    env = mg.make("MiniGrid-Empty-8x8-v0", num_envs=1, seed=0)
+    space = env.single_observation_space
+    torch.manual_seed(0)
+    bonus = NovelD(space, ACT, **SMALL, alpha=0.0)
+    assert bonus.gate == "state" and bonus.state_keys == ["grid", "agent_pos", "agent_dir"] and bonus.needs_state
+    # start (1,1) facing right; turn down at (1,1); turn back right (= the start); step to (2,1);
+    # back at (1,1) facing right but with a ball now lying at (5,5), out of the agent's sight
+    batch = _grid_batch(env, [((1, 1), 0, None), ((1, 1), 1, None), ((1, 1), 0, None), ((2, 1), 0, None),
+                              ((1, 1), 0, (5, 5))])
+    visits = bonus.first_visits(batch)[:, 0].tolist()
+    assert visits == [True, False, True, True]  # heading and far-away grid changes make new states
+    # the egocentric gate (the old default) sees one view throughout: nothing is new after the start
+    ego = NovelD(space, ACT, **SMALL, alpha=0.0, gate="obs")
+    assert not ego.needs_state and not ego.first_visits(batch).any()
+    # gate="none" (E3B x NovelD's NovelD factor) rewards every step
+    free = NovelD(space, ACT, **SMALL, alpha=0.0, gate="none")
+    assert not free.needs_state and (free.compute(batch) > 0).all()
+
+
+def test_noveld_state_gate_without_state_names_the_bonus():
+    env = mg.make("MiniGrid-Empty-8x8-v0", num_envs=1, seed=0)
+    batch = _grid_batch(env, [((1, 1), 0, None), ((2, 1), 0, None)])
+    bare = TransitionBatch(obs=batch.obs, action=batch.action, reward=batch.reward, next_obs=batch.next_obs,
+                           terminated=batch.terminated, truncated=batch.truncated)
+    with pytest.raises(ValueError, match=r"bonus 'noveld'.*no next_state.*gate='obs'"):
+        NovelD(env.single_observation_space, ACT, **SMALL).compute(bare)
+    with pytest.raises(ValueError, match=r"bonus 'noveld'.*gate"):
+        NovelD(env.single_observation_space, ACT, **SMALL, gate="heading")
+    with pytest.raises(ValueError, match=r"bonus 'noveld'.*state_keys.*'state' gate"):
+        NovelD(BOX, ACT, **SMALL, gate="obs", state_keys=["agent_pos"])
+    assert NovelD(BOX, ACT, **SMALL).gate == "obs"  # on other spaces the observation is the state
 
 
 # --------------------------------------------------------------------------------- integration

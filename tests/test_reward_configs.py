@@ -37,3 +37,29 @@ def test_bonus_state_resumes_with_the_policy(compose_cfg, tmp_path):
     assert payload["reward_module"]["bonuses.e3b.cov_inv"].shape == (4, 32, 32)
     summary = train(compose_cfg(*FAST, "reward=e3b_x_rnd", "total_timesteps=192", "resume=true"), tmp_path)
     assert summary["resumed_from"].endswith("ckpt_128.pt") and summary["total_timesteps"] == 192
+
+
+def _module(compose_cfg, *overrides):
+    from rlcore.train import _build_reward
+    import envs.minigrid as mg
+
+    cfg = compose_cfg(*FAST, *overrides)
+    return _build_reward(cfg.reward, mg.make("MiniGrid-Empty-5x5-v0", num_envs=2, seed=0))
+
+
+def test_rnd_normalisation_is_a_config_switch(compose_cfg):
+    assert _module(compose_cfg, "reward=rnd").normalize
+    assert not _module(compose_cfg, "reward=rnd_raw").normalize
+    assert not _module(compose_cfg, "reward=rnd", "reward.module.normalize=false").normalize
+
+
+def test_combination_rules_are_selected_by_config(compose_cfg):
+    original = _module(compose_cfg, "reward=e3b_x_noveld")
+    assert (original.rule, original.combine, original.clip, original.episodic) == ("e3b_icml2023", "product", 1.0, True)
+    assert original.bonuses["noveld"].gate == "none" and original.bonuses["noveld"].alpha == 0.1
+    assert not original.bonuses["e3b"].normalize_features and not original.needs_state
+    ours = _module(compose_cfg, "reward=e3b_x_rnd")
+    assert (ours.rule, ours.combine, ours.clip, ours.episodic) == ("return_std", "product", None, False)
+    # NovelD alone gates on the full MiniGrid state, so the learner records it
+    noveld = _module(compose_cfg, "reward=noveld")
+    assert noveld.needs_state and noveld.state_keys == ["agent_dir", "agent_pos", "grid"]

@@ -8,7 +8,20 @@ with ``phi`` an embedding trained by inverse dynamics (rewards.intrinsic.embeddi
 kept per env as an ``[N, d, d]`` tensor and updated with the Sherman-Morrison formula after each
 step, all envs in one batched op; it resets to ``I / lambda`` right after an env's episode ends
 (inside the batch, only for the envs that ended). With one-hot features a state reached ``n`` times
-before in the episode scores exactly ``1 / (lambda + n)``.
+before in the episode scores exactly ``1 / (lambda + n)``, from the episode's second step on.
+
+First step, as in the original: the bonus of an env's first step of an episode (the step scored
+while its ``C`` is still ``lambda * I``: right after a reset or a done) is 0, and that step's state
+still enters ``C``. The original (facebookresearch/e3b, ``minihack/torchbeast/src/utils.py``,
+``act``: ``if step == 0: b = 0``) zeroes it too; without it every episode would open with the
+constant ``|phi|^2 / lambda`` (``1 / lambda = 10`` with unit features), whatever the action. A
+difference in timing, stated: the original scores the state the agent acts from, ``s_t`` (its
+``encoder(env_output)`` runs before ``env.step``), with ``C`` over ``s_0 .. s_{t-1}``, the reset
+observation ``s_0`` included; here the state reached, ``s_{t+1}``, is scored (as every bonus of this
+library is), with ``C`` over the states reached earlier in the episode. Both run the same recursion
+over a sequence of states (first one scored 0, each later one against those before it): the
+original over ``s_0, s_1, ..`` (the reset observation first; the episode's last state never
+scored), this module over ``s_1, s_2, ..`` (the reset observation never in ``C``).
 
 Deviations, stated: the episode's first observation (after reset) is not added to ``C`` — only the
 states reached by steps are; features are recomputed with the current embedding at scoring time,
@@ -81,6 +94,7 @@ class E3B(IntrinsicBonus):
 
     @torch.no_grad()
     def compute(self, batch: TransitionBatch) -> torch.Tensor:
+        """``float32[T, N]``: ``phi(s')^T C^{-1} phi(s')``, 0 on an episode's first step (see the module docstring)."""
         T, N = batch.reward.shape
         phi = self._features(obs_flatten_leading(batch.next_obs, 2)).float().reshape(T, N, -1)
         d = phi.shape[-1]
@@ -89,13 +103,17 @@ class E3B(IntrinsicBonus):
         done = batch.done
         bonus = torch.empty(T, N, device=phi.device)
         cov_inv = self.cov_inv
+        # an env's first step of an episode is the one whose C is still lambda * I (fresh memory: after
+        # a reset or a done); its bonus is 0, as in the original, but its state still enters C
+        first = (cov_inv == eye).flatten(1).all(1)            # [N]
         for t in range(T):
             u = phi[t]                                        # [N, d]
             cu = torch.bmm(cov_inv, u.unsqueeze(-1)).squeeze(-1)  # [N, d]
-            b = (u * cu).sum(-1)                              # [N]
-            bonus[t] = b
+            b = (u * cu).sum(-1)                              # [N]; 0 only for u = 0 (C^-1 is PD)
+            bonus[t] = torch.where(first, torch.zeros_like(b), b)
             cov_inv = cov_inv - torch.bmm(cu.unsqueeze(-1), cu.unsqueeze(-2)) / (1.0 + b)[:, None, None]
             cov_inv = torch.where(done[t][:, None, None], eye, cov_inv)
+            first = done[t] | (first & (b == 0))             # a zero feature leaves C as it was
         self.cov_inv = cov_inv
         return bonus
 
