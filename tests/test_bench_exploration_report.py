@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -117,7 +118,7 @@ def test_truncated_or_incomplete_summary_is_not_complete(tmp_path):
 
 def test_live_training_process_is_left_alone_and_stale_pid_is_not(tmp_path):
     run = make_run(tmp_path, TASK_A, "e3b", 0, success=None, ckpts=(500,))
-    (run / rep.PID_FILE).write_text(json.dumps({"pid": __import__("os").getpid()}))  # pytest: not rlcore.train
+    (run / rep.PID_FILE).write_text(json.dumps({"pid": os.getpid()}))  # pytest: not rlcore.train
     assert rep.run_status(run, 1000)[0] == rep.RESUME
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "rlcore.train"])
     try:
