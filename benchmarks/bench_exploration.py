@@ -1,16 +1,29 @@
-"""Exploration benchmark: bonuses x tasks x seeds with native PPO, aggregated with IQM and bootstrap CIs.
+"""Exploration benchmark: bonuses x tasks x seeds with native PPO, resumable, reported with rliable.
 
-``run`` launches one Hydra multirun of the training app (joblib launcher, one torch thread per job)
-into ``benchmarks/results/exploration/<name>/``; ``report`` reads every run's ``summary.json`` and
-``progress.csv`` and prints a markdown table (final evaluation success per task and bonus, all seeds,
-frames to reach 0.9 success, wall time), the interquartile mean over tasks x seeds with a stratified
-bootstrap 95% CI, and writes learning-curve plots.
+``run`` trains every (task, bonus, seed) of the grid that is not done yet into
+``benchmarks/results/exploration/<name>/<run name>/``, ``--jobs`` training processes at a time (one
+torch thread each). A re-run of the same command skips the runs whose ``summary.json`` reached the
+budget, resumes the interrupted ones from their last checkpoint (the training app's ``resume=true``;
+checkpoints every ``--checkpoint-every`` frames) and starts the rest; Ctrl-C (or SIGTERM) stops every
+run at a checkpoint. Each run directory keeps its resolved ``config.yaml`` (and Hydra's
+``.hydra/overrides.yaml``); ``sweep.json`` records the protocol, the grid asked for and each
+invocation's hardware and wall time, and ``runs.csv`` the state of every run after each one ends.
+``report`` works on any partial sweep (see ``exploration_report.py``): per-task table with seeds run
+against seeds asked, IQM and mean with stratified-bootstrap CIs and a performance profile
+(``rliable``, ``pip install -e '.[bench]'``), learning, coverage and aggregate IQM curves, published
+figures beside ours, wall time per run and the hardware.
 
     python benchmarks/bench_exploration.py run --name pilot --tasks MiniGrid-DoorKey-16x16-v0 \
-        MiniGrid-KeyCorridorS3R3-v0 --rewards none e3b --seeds 0 --frames 2000000
-    python benchmarks/bench_exploration.py sb3 --name pilot --tasks MiniGrid-KeyCorridorS3R3-v0 --rewards e3b \
-        --seeds 0 --frames 2000000                     # the same bonus through SB3 PPO + RewardModuleCallback
+        MiniGrid-KeyCorridorS3R3-v0 --rewards none e3b --seeds 0 1 2 --experiment exploration_minigrid
+    python benchmarks/bench_exploration.py run --name rlexplore --tasks MiniGrid-DoorKey-16x16-v0 \
+        --rewards none e3b rnd --seeds 0 1 2 --experiment rlexplore_minigrid   # RLeXplore's protocol
+    python benchmarks/bench_exploration.py run --name pilot ... --dry-run   # what a re-run would do
     python benchmarks/bench_exploration.py report --name pilot
+
+``--experiment`` picks ``configs/experiment/<name>.yaml`` for every run; ``--frames`` and
+``--eval-every`` default to its values. Settings that only make sense for runs with a bonus (keys
+under ``reward.module``, absent for ``reward=none``) go in ``--bonus-overrides``; a protocol that
+needs them has them in :data:`PROTOCOL_BONUS_OVERRIDES`, applied with its experiment.
 
 ``sb3`` trains SB3's PPO on the library's batched MiniGrid (``SB3VecEnv``, ``--num-envs``) with the
 same network (``grid_policy_kwargs(encoder=...)``), the same PPO shape (n_steps 128, 8 minibatches,
@@ -26,28 +39,193 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
+import os
+import signal
 import subprocess
 import sys
-from collections import defaultdict
+import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's packages, whatever is installed
+import exploration_report as rep  # noqa: E402  (beside this script)
+
 RESULTS = ROOT / "benchmarks" / "results" / "exploration"
+
+#: Overrides a protocol applies to the runs with a bonus only (keys under ``reward.module`` do not
+#: exist for ``reward=none``, so they cannot live in the experiment config; see its comments).
+PROTOCOL_BONUS_OVERRIDES: dict[str, tuple[str, ...]] = {
+    # intrinsic reward / running std of the reward itself (the normaliser's return with gamma 0), and the
+    # intrinsic return cut at episode ends as in a single value stream
+    "rlexplore_minigrid": ("reward.module.gamma=0.0", "++reward.module.episodic=true"),
+}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def protocol_of(args: argparse.Namespace) -> dict:
+    """Everything that makes two runs of the sweep comparable: a re-run must ask for the same."""
+    from rlcore.config import compose_config
+
+    base = [f"experiment={args.experiment}"] if args.experiment else []
+    cfg = compose_config("train", [*base, *args.overrides])
+    frames = args.frames if args.frames is not None else (int(cfg.total_timesteps) if args.experiment else 2_000_000)
+    eval_every = args.eval_every if args.eval_every is not None else (
+        int(cfg.eval.every_timesteps) if args.experiment else 250_000)
+    bonus = [*PROTOCOL_BONUS_OVERRIDES.get(args.experiment or "", ()), *args.bonus_overrides]
+    return {"experiment": args.experiment, "frames": int(frames), "eval_every": int(eval_every),
+            "eval_episodes": int(args.eval_episodes), "overrides": list(args.overrides), "bonus_overrides": bonus,
+            "device": str(cfg.device)}
+
+
+def train_command(proto: dict, task: str, reward: str, seed: int, run_dir: Path, checkpoint_every: int) -> list[str]:
+    """The training app's command line for one run of the sweep (``resume=true``: a fresh run
+    directory starts from scratch, an interrupted one continues from its last checkpoint)."""
+    cmd = [sys.executable, "-m", "rlcore.train", f"env.id={task}", f"reward={reward}", f"seed={seed}"]
+    if proto["experiment"]:
+        cmd.append(f"experiment={proto['experiment']}")
+    cmd += [f"total_timesteps={proto['frames']}", f"eval.every_timesteps={proto['eval_every']}",
+            f"eval.num_episodes={proto['eval_episodes']}", f"checkpoint.every_timesteps={checkpoint_every}",
+            "progress_bar=false", "num_threads=1", "resume=true", f"hydra.run.dir={run_dir}"]
+    if reward != "none":
+        cmd += proto["bonus_overrides"]
+    return cmd + proto["overrides"]
+
+
+def _write_manifest(sweep: Path, manifest: dict) -> None:
+    from rlcore.atomic import atomic_write_text
+
+    sweep.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(sweep / rep.MANIFEST, json.dumps(manifest, indent=2))
+
+
+def _write_runs_csv(sweep: Path, grid: dict, frames: int) -> None:
+    """``runs.csv``: one row per run of the grid with its state now (partial results while a sweep runs)."""
+    from rlcore.atomic import atomic_write_text
+
+    rows = []
+    for item in rep.plan(sweep, grid["tasks"], grid["rewards"], grid["seeds"], frames):
+        s = rep.read_summary(item["run_dir"]) or {}
+        rows.append({"task": item["task"], "reward": item["reward"], "seed": item["seed"], "status": item["status"],
+                     "frames": s.get("total_timesteps", ""), "eval_success_rate": s.get("eval_success_rate", ""),
+                     "eval_return_mean": s.get("eval_return_mean", ""), "wall_time_s": s.get("wall_time_s", ""),
+                     "run_dir": item["run_dir"].name})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["task"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(sweep / "runs.csv", buf.getvalue())
 
 
 def run(args: argparse.Namespace) -> None:
     sweep = RESULTS / args.name
-    cmd = [sys.executable, "-m", "rlcore.train", "-m",
-           f"env.id={','.join(args.tasks)}", f"reward={','.join(args.rewards)}", f"seed={','.join(map(str, args.seeds))}",
-           f"total_timesteps={args.frames}", f"eval.every_timesteps={args.eval_every}", "eval.num_episodes=64",
-           f"checkpoint.every_timesteps={args.frames}", "progress_bar=false", "num_threads=1",
-           "hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.jobs}", f"hydra.sweep.dir={sweep}",
-           "hydra.sweep.subdir=${run_name}", *args.overrides]
-    print(" ".join(cmd), flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    proto = protocol_of(args)
+    manifest = rep.load_manifest(sweep)
+    if manifest is not None and not args.force_protocol:
+        diff = rep.protocol_mismatch(manifest["protocol"], proto)
+        if diff:
+            raise SystemExit(f"sweep {args.name} was run with another protocol ({'; '.join(diff)}): use another "
+                             "--name, or --force-protocol to mix them knowingly")
+    checkpoint_every = args.checkpoint_every or min(proto["frames"], 500_000)
+    todo = rep.plan(sweep, args.tasks, args.rewards, args.seeds, proto["frames"])
+    counts = {k: sum(t["status"] == k for t in todo) for k in (rep.COMPLETE, rep.RESUME, rep.NEW, rep.RUNNING)}
+    print(f"sweep {sweep}: {len(todo)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()), flush=True)
+    for t in todo:
+        print(f"  {t['status']:9s} {t['run_dir'].name}: {t['why']}")
+    launch = [t for t in todo if t["status"] in (rep.RESUME, rep.NEW)]
+    if args.dry_run:
+        if launch:
+            print("first command:", " ".join(train_command(proto, launch[0]["task"], launch[0]["reward"],
+                                                           launch[0]["seed"], launch[0]["run_dir"], checkpoint_every)))
+        return
+
+    grid = rep.merge_grid((manifest or {}).get("grid"), args.tasks, args.rewards, args.seeds)
+    manifest = manifest or {"name": args.name, "protocol": proto, "invocations": []}
+    manifest["grid"] = grid
+    inv = {"started": _now(), "jobs": args.jobs, "launched": len(launch), "hardware": rep.hardware(),
+           "protocol": proto, "ended": "running"}
+    manifest["invocations"].append(inv)
+    _write_manifest(sweep, manifest)
+    t0 = time.perf_counter()
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C even where the shell started the benchmark with SIGINT ignored (a background job): the
+    # runs then get the default disposition too, and stop at a checkpoint on the SIGINT forwarded to them
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    live: dict[str, tuple[subprocess.Popen, dict, object]] = {}
+    failed: list[str] = []
+    pending = list(launch)
+    try:
+        while pending or live:
+            while pending and len(live) < args.jobs:
+                item = pending.pop(0)
+                run_dir = item["run_dir"]
+                run_dir.mkdir(parents=True, exist_ok=True)
+                cmd = train_command(proto, item["task"], item["reward"], item["seed"], run_dir, checkpoint_every)
+                log = open(run_dir / "bench_stdout.log", "a")
+                log.write(f"\n# {_now()} {' '.join(cmd)}\n")
+                log.flush()
+                # own session: Ctrl-C reaches the benchmark only, which forwards one SIGINT per run
+                proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                        env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
+                (run_dir / rep.PID_FILE).write_text(json.dumps({"pid": proc.pid, "started": _now()}))
+                live[run_dir.name] = (proc, item, log)
+                print(f"{_now()} start  {run_dir.name} ({item['status']}: {item['why']})", flush=True)
+            time.sleep(args.poll)
+            for name, (proc, item, log) in list(live.items()):
+                if proc.poll() is None:
+                    continue
+                log.close()
+                (item["run_dir"] / rep.PID_FILE).unlink(missing_ok=True)
+                del live[name]
+                s = rep.read_summary(item["run_dir"])
+                if proc.returncode == 0 and s is not None:
+                    print(f"{_now()} done   {name}: success {s['eval_success_rate']:.2f} at {s['total_timesteps']:,} "
+                          f"frames, {s['wall_time_s']:.0f} s", flush=True)
+                else:
+                    failed.append(name)
+                    print(f"{_now()} FAILED {name} (exit {proc.returncode}); see {item['run_dir'] / 'bench_stdout.log'}",
+                          flush=True)
+                _write_runs_csv(sweep, grid, proto["frames"])
+        inv["ended"] = f"finished, {len(failed)} failed" if failed else "finished"
+    except KeyboardInterrupt:
+        print(f"\n{_now()} interrupted: stopping {len(live)} run(s) at a checkpoint ...", flush=True)
+        for proc, _, _ in live.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc, item, log in live.values():
+            try:
+                proc.wait(timeout=args.stop_timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+            (item["run_dir"] / rep.PID_FILE).unlink(missing_ok=True)
+        inv["ended"] = "interrupted"
+        print("re-run the same command to resume", flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+        inv["finished"], inv["wall_s"] = _now(), time.perf_counter() - t0
+        _write_manifest(sweep, manifest)
+        _write_runs_csv(sweep, grid, proto["frames"])
+    if not args.no_report:
+        try:
+            _report([sweep], reps=args.reps)
+        except (SystemExit, ImportError) as exc:
+            print(f"no report: {exc}")
+    if inv["ended"] == "interrupted":
+        raise SystemExit(130)
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed: {', '.join(failed)}")
 
 
 def run_sb3(args: argparse.Namespace) -> None:
@@ -147,124 +325,39 @@ def _native_twin(args: argparse.Namespace, task: str, reward: str, seed: int, sb
     print(json.dumps(line), flush=True)
 
 
-def _curve(progress: Path, column: str = "eval/success_rate") -> tuple[list[int], list[float]]:
-    """Evaluation points ``(frames, values)`` of one run's ``progress.csv``."""
-    xs, ys = [], []
-    with open(progress, newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get(column, "") != "":
-                xs.append(int(row["time/timesteps"]))
-                ys.append(float(row[column]))
-    return xs, ys
-
-
-def iqm(scores: np.ndarray) -> float:
-    """Interquartile mean: the mean of the middle 50% of the scores (Agarwal et al. 2021)."""
-    s = np.sort(scores.ravel())
-    n = len(s)
-    lo, hi = int(np.floor(0.25 * n)), int(np.ceil(0.75 * n))
-    return float(s[lo:hi].mean()) if hi > lo else float(s.mean())
-
-
-def bootstrap_ci(per_task: list[np.ndarray], reps: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% CI of the IQM by a stratified bootstrap: seeds resampled with replacement within each task."""
-    rng = np.random.default_rng(seed)
-    stats = []
-    for _ in range(reps):
-        sample = np.concatenate([t[rng.integers(0, len(t), len(t))] for t in per_task])
-        stats.append(iqm(sample))
-    return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
+def _report(sweeps: list[Path], reps: int = 2000) -> None:
+    text = rep.markdown_report(sweeps, sweeps[0], reps=reps)
+    (sweeps[0] / "report.md").write_text(text)
+    print(text)
+    print(f"report: {sweeps[0] / 'report.md'}")
 
 
 def report(args: argparse.Namespace) -> None:
-    """Tables and plots over every finished run of the sweeps named by ``--name`` (one or more)."""
-    names = args.name if isinstance(args.name, list) else [args.name]
-    sweep = RESULTS / names[0]
-    runs = []
-    for name in names:
-        for summary_path in sorted((RESULTS / name).glob("*/summary.json")):
-            s = json.loads(summary_path.read_text())
-            xs, ys = _curve(summary_path.parent / "progress.csv")
-            reach = next((x for x, y in zip(xs, ys) if y >= 0.9), None)
-            runs.append({**s, "curve": (xs, ys), "return_curve": _curve(summary_path.parent / "progress.csv", "eval/return_mean"),
-                         "frames_to_0.9": reach})
-    if not runs:
-        raise SystemExit(f"no finished runs under {', '.join(str(RESULTS / n) for n in names)}")
-    by = defaultdict(list)
-    for r in runs:
-        by[(r["env_id"], r["reward"])].append(r)
-    tasks = sorted({r["env_id"] for r in runs})
-    rewards = sorted({r["reward"] for r in runs}, key=lambda k: (k != "none", k))
-    print(f"## {' + '.join(names)}: final evaluation success (64 episodes)\n")
-    print("| task | reward | frames | seeds | success per seed | mean | frames to 0.9 (per seed) "
-          "| wall time (s, mean) | fps (mean) |")
-    print("|---|---|---:|---:|---|---:|---|---:|---:|")
-    for task in tasks:
-        for reward in rewards:
-            rs = sorted(by.get((task, reward), []), key=lambda r: r["seed"])
-            if not rs:
-                continue
-            succ = [r["eval_success_rate"] for r in rs]
-            reach = ", ".join(f"{r['frames_to_0.9']:,}" if r["frames_to_0.9"] else "—" for r in rs)
-            per_seed = ", ".join(f"{x:.2f}" for x in succ)
-            print(f"| {task} | {reward} | {rs[0]['total_timesteps']:,} | {len(rs)} | {per_seed} | {np.mean(succ):.2f} | "
-                  f"{reach} | {np.mean([r['wall_time_s'] for r in rs]):.0f} | {np.mean([r['fps'] for r in rs]):,.0f} |")
-    print("\n## aggregate over tasks x seeds: IQM of final success, stratified bootstrap 95% CI\n")
-    print("| reward | runs | IQM | 95% CI |")
-    print("|---|---:|---:|---|")
-    for reward in rewards:
-        per_task = [np.array([r["eval_success_rate"] for r in by[(t, reward)]]) for t in tasks if by.get((t, reward))]
-        scores = np.concatenate(per_task)
-        lo, hi = bootstrap_ci(per_task)
-        print(f"| {reward} | {len(scores)} | {iqm(scores):.2f} | [{lo:.2f}, {hi:.2f}] |")
-    _plot(by, tasks, rewards, sweep / "learning_curves.png")
-    print(f"\nlearning curves: {sweep / 'learning_curves.png'}")
-
-
-def _plot(by, tasks, rewards, path: Path) -> None:
-    """Eval success (top row) and eval return (bottom row) per task: mean over seeds, min-max band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(tasks), figsize=(5 * len(tasks), 7.2), squeeze=False)
-    for col, task in enumerate(tasks):
-        for row, (key, label) in enumerate([("curve", "eval success rate"), ("return_curve", "eval return")]):
-            ax = axes[row][col]
-            for reward in rewards:
-                rs = by.get((task, reward), [])
-                if not rs:
-                    continue
-                xs = min((r[key][0] for r in rs), key=len)
-                ys = np.array([r[key][1][:len(xs)] for r in rs])
-                if len(xs) == 0:
-                    continue
-                line, = ax.plot(xs, ys.mean(0), label=f"{reward} ({len(rs)} seeds)")
-                ax.fill_between(xs, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
-            ax.set_title(task.replace("MiniGrid-", ""))
-            ax.set_xlabel("environment frames")
-            ax.set_ylabel(label)
-            ax.set_ylim(-0.02, 1.02)
-            ax.grid(alpha=0.3)
-            if row == 0:
-                ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    """Tables and plots over every run, finished or not, of the sweeps named by ``--name``."""
+    _report([RESULTS / n for n in args.name], reps=args.reps)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
-    r = sub.add_parser("run")
+    r = sub.add_parser("run", help="train the grid's runs that are not complete (resumable)")
     r.add_argument("--name", required=True)
     r.add_argument("--tasks", nargs="+", required=True)
     r.add_argument("--rewards", nargs="+", default=["none", "e3b", "rnd", "e3b_x_rnd"])
     r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    r.add_argument("--frames", type=int, default=2_000_000)
-    r.add_argument("--eval-every", type=int, default=250_000)
+    r.add_argument("--experiment", default=None, help="configs/experiment/<name>.yaml for every run")
+    r.add_argument("--frames", type=int, default=None, help="default: the experiment's total_timesteps, else 2M")
+    r.add_argument("--eval-every", type=int, default=None, help="default: the experiment's, else 250k")
+    r.add_argument("--eval-episodes", type=int, default=64)
+    r.add_argument("--checkpoint-every", type=int, default=None, help="default: min(frames, 500k)")
     r.add_argument("--jobs", type=int, default=2)
+    r.add_argument("--bonus-overrides", nargs="*", default=[], help="Hydra overrides for the runs with a bonus only")
+    r.add_argument("--dry-run", action="store_true", help="print what the command would skip, resume and start")
+    r.add_argument("--force-protocol", action="store_true", help="allow a protocol other than the sweep's")
+    r.add_argument("--no-report", action="store_true")
+    r.add_argument("--reps", type=int, default=2000, help="bootstrap resamples of the report")
+    r.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
+    r.add_argument("--stop-timeout", type=float, default=300.0, help=argparse.SUPPRESS)
     r.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     b = sub.add_parser("sb3")
     b.add_argument("--name", required=True)
@@ -277,8 +370,9 @@ def main() -> None:
     b.add_argument("--encoder", choices=["mlp", "minigrid"], default="mlp", help="as native algo.policy.encoder")
     b.add_argument("--with-native", action="store_true",
                    help="right after each SB3 run, train the native path on the same settings and report the fps ratio")
-    q = sub.add_parser("report")
+    q = sub.add_parser("report", help="tables and plots over the runs there are (partial sweeps too)")
     q.add_argument("--name", required=True, nargs="+", help="one or more sweeps, reported together")
+    q.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
     args = p.parse_args()
     {"run": run, "sb3": run_sb3, "report": report}[args.what](args)
 
