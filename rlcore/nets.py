@@ -3,7 +3,10 @@
 * :class:`FlattenObs`: Box -> flattened float, Discrete -> one-hot, symbolic-grid dict -> flattened image.
 * :class:`GridEncoder`: a symbolic grid image ``image: uint8[N, h, w, 3]`` (object, colour, state per
   cell, e.g. MiniGrid's 7x7 view) -> channel embeddings -> three 2x2 convolutions -> linear, with the
-  agent's ``direction`` appended as a one-hot.
+  agent's ``direction`` appended as a one-hot. By default (``pool=True``, the policies' encoder) a
+  2x2 max-pool follows the first convolution, so a 7x7 view ends as one 1x1 cell: where things are in
+  the view is pooled away. ``pool=False`` keeps the 4x4 map of the 7x7 view (the exploration bonuses'
+  encoder, ``make_encoder(space, "grid_nopool")``).
 * :func:`make_encoder`: picks one for an observation space, with a clear error for spaces it cannot embed.
 
 Vocabulary. :class:`GridEncoder` needs the number of codes of each channel. It reads them from the
@@ -67,6 +70,13 @@ class FlattenObs(nn.Module):
 class GridEncoder(nn.Module):
     """Symbolic-grid obs -> float32[N, out_dim] via channel embeddings, a 2x2 CNN and direction.
 
+    Layout: embeddings of the three channels, summed per cell -> Conv2d(embed_dim, 16, 2) -> ReLU
+    [-> MaxPool2d(2) with ``pool``] -> Conv2d(16, 32, 2) -> ReLU -> Conv2d(32, 64, 2) -> ReLU ->
+    flatten, ``direction`` one-hot appended -> Linear(out_dim) -> ReLU. On a 7x7 view the pooled CNN
+    ends at ``64 x 1 x 1`` (the common MiniGrid PPO baselines' policy network); without the pool it
+    ends at ``64 x 4 x 4`` = 1024 values that keep where each thing is in the view (RLeXplore's
+    MiniGrid encoder: three 2x2 convolutions, no pooling, then 512 ReLU features).
+
     Args:
         space: Dict observation space with ``image: uint8[h, w, 3]`` (object, colour, state codes per
             cell) and optionally ``direction`` (a ``Discrete``, appended one-hot).
@@ -75,12 +85,15 @@ class GridEncoder(nn.Module):
             one extra "unknown" embedding row.
         embed_dim: width of each cell's embedding (the CNN's input channels).
         out_dim: feature size.
+        pool: the 2x2 max-pool after the first convolution (the policies' default). ``False`` keeps
+            the spatial map, and so where things are relative to the agent (the bonuses' encoder);
+            the linear layer then grows with the image (``64 * (h - 3) * (w - 3)`` inputs).
 
     Raises ``ValueError`` when ``space`` is not a symbolic grid or its vocabulary is unknown.
     """
 
     def __init__(self, space: gym.Space, embed_dim: int = 8, out_dim: int = 64, *,
-                 vocab: Sequence[int] | None = None) -> None:
+                 vocab: Sequence[int] | None = None, pool: bool = True) -> None:
         super().__init__()
         if not is_grid_space(space):
             raise ValueError(f"the grid encoder needs a Dict observation with 'image' of shape (h, w, 3), got {space}")
@@ -102,8 +115,13 @@ class GridEncoder(nn.Module):
         self.use_direction = "direction" in space.spaces
         direction = space.spaces.get("direction")
         self.num_directions = int(direction.n) if isinstance(direction, gym.spaces.Discrete) else 4
+        smallest = 7 if pool else 4
+        if min(h, w) < smallest:
+            raise ValueError(f"the grid encoder (pool={bool(pool)}) needs an image of at least {smallest}x{smallest} "
+                             f"cells, got {h}x{w}")
+        self.pool = bool(pool)
         self.cnn = nn.Sequential(
-            nn.Conv2d(embed_dim, 16, 2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(embed_dim, 16, 2), nn.ReLU(), *([nn.MaxPool2d(2)] if self.pool else []),
             nn.Conv2d(16, 32, 2), nn.ReLU(),
             nn.Conv2d(32, 64, 2), nn.ReLU(),
             nn.Flatten(),
@@ -132,24 +150,27 @@ class GridEncoder(nn.Module):
 
 #: names of the :class:`GridEncoder` kind: ``"grid"`` and the name the configs use for it
 GRID_KINDS = ("grid", "minigrid")
+#: the :class:`GridEncoder` without its max-pool (``pool=False``): keeps where things are in the view
+GRID_NOPOOL = "grid_nopool"
 #: ``make_encoder`` kinds
-ENCODER_KINDS = ("auto", "mlp", *GRID_KINDS)
+ENCODER_KINDS = ("auto", "mlp", *GRID_KINDS, GRID_NOPOOL)
 
 
 def make_encoder(space: gym.Space, kind: str = "auto", owner: str = "encoder", out_dim: int = 64,
                  vocab: Sequence[int] | None = None) -> nn.Module:
     """An encoder for ``space`` with an ``out_dim`` attribute.
 
-    ``kind``: ``auto`` (``grid`` for symbolic-grid dicts, else ``mlp``), ``mlp`` (:class:`FlattenObs`) or
-    ``grid`` (:class:`GridEncoder`; also under its config name, see :data:`GRID_KINDS`). ``vocab`` goes to
-    :class:`GridEncoder` (default: the vocabulary attached to ``space``). ``owner`` names the caller in
-    errors (e.g. ``"reward module 'rnd'"``).
+    ``kind``: ``auto`` (``grid`` for symbolic-grid dicts, else ``mlp``), ``mlp`` (:class:`FlattenObs`),
+    ``grid`` (:class:`GridEncoder`, pooled as in the policies; also under its config name, see
+    :data:`GRID_KINDS`) or ``grid_nopool`` (:class:`GridEncoder` with ``pool=False``, see
+    :data:`GRID_NOPOOL`). ``vocab`` goes to :class:`GridEncoder` (default: the vocabulary attached to
+    ``space``). ``owner`` names the caller in errors (e.g. ``"reward module 'rnd'"``).
     """
     if kind == "auto":
         kind = "grid" if is_grid_space(space) else "mlp"
     try:
-        if kind in GRID_KINDS:
-            return GridEncoder(space, vocab=vocab, out_dim=out_dim)
+        if kind in GRID_KINDS or kind == GRID_NOPOOL:
+            return GridEncoder(space, vocab=vocab, out_dim=out_dim, pool=kind != GRID_NOPOOL)
         if kind == "mlp":
             return FlattenObs(space)
     except ValueError as exc:

@@ -55,7 +55,8 @@ class Disagreement(OptimizerState, IntrinsicBonus):
         ensemble_size: number of forward models ``K`` (paper: 5).
         feature_dim: size of the fixed random features ``phi``.
         hidden_dim: width of the members' hidden layers.
-        encoder: ``"auto"``, ``"mlp"`` or ``"minigrid"``.
+        encoder: ``"auto"`` (the MiniGrid CNN without pooling for MiniGrid dicts, flatten otherwise),
+            ``"mlp"``, ``"grid_nopool"`` or the policies' pooled ``"grid"`` / ``"minigrid"``.
         lr, epochs, minibatch_size, update_proportion: members' training on each rollout.
     """
 

@@ -23,6 +23,21 @@ over a sequence of states (first one scored 0, each later one against those befo
 original over ``s_0, s_1, ..`` (the reset observation first; the episode's last state never
 scored), this module over ``s_1, s_2, ..`` (the reset observation never in ``C``).
 
+Features. On MiniGrid, E3B by default (``features="auto"``) embeds **privileged state**, not the
+agent's view: the whole grid, the agent's cell and the carried object from ``env.get_state()``
+(``rewards.intrinsic.features.GridStateEncoder``, then the inverse-dynamics MLP); learners record
+that state for the bonus, and the policy still acts on its egocentric view. Other observation
+spaces, and ``features="obs"``, embed the observation (MiniGrid: the CNN without pooling,
+``rlcore.nets.GridEncoder(pool=False)``, 512 features). The reason: from the 7x7 egocentric view an
+elliptical bonus over this embedding did not rank a newly reached cell above a new heading in a
+visited cell (``tests/test_intrinsic_position.py``: 12 of 12 seed pairs failed with the CNN without
+pooling, 9 of 12 with the policies' pooled CNN, whose features are mostly heading), while the state
+features rank the new cell first on all 12 (median ratio about 2). The paper's MiniHack embedding read the full map and the
+agent's coordinates (``blstats``) through convolutions without pooling, so these features are
+closer to it in content than the egocentric view is; MiniGrid's state is still information the
+agent does not observe. Stated deviations of the features: privileged state by default on MiniGrid
+(above); ``embed_dim`` 32 by default (the paper's MiniHack embedding has 1024 dimensions).
+
 Deviations, stated: the episode's first observation (after reset) is not added to ``C`` — only the
 states reached by steps are; features are recomputed with the current embedding at scoring time,
 as in the paper's implementation; with ``normalize_features=True`` (the default here) ``phi`` is
@@ -51,8 +66,13 @@ class E3B(IntrinsicBonus):
         ridge: ``lambda``, the ridge term of ``C`` (paper: 0.1).
         lr, epochs, minibatch_size: inverse-dynamics training per rollout.
         embedding: optional fixed feature map ``obs -> float[B, d]`` replacing the learned one
-            (e.g. one-hot state features in tests); it is not trained.
+            (e.g. one-hot state features in tests); it is not trained. With ``features="state"`` it
+            is given the state entries instead of observations.
         normalize_features: scale features to unit L2 norm before scoring (see the deviations).
+        features: ``"auto"`` (default: privileged ``"state"`` for MiniGrid observations, ``"obs"``
+            otherwise), ``"obs"`` or ``"state"``; see ``rewards.intrinsic.features``.
+        encoder: for ``features="obs"``: ``"auto"`` (``"grid_nopool"`` for MiniGrid dicts, flatten
+            otherwise), ``"mlp"``, ``"grid_nopool"`` or the policies' pooled ``"grid"``.
     """
 
     name = "e3b"
@@ -60,16 +80,18 @@ class E3B(IntrinsicBonus):
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, embed_dim: int = 32,
                  ridge: float = 0.1, lr: float = 3e-4, epochs: int = 1, minibatch_size: int = 1024,
-                 embedding=None, normalize_features: bool = True) -> None:
+                 embedding=None, normalize_features: bool = True, features: str = "auto",
+                 encoder: str = "auto") -> None:
         super().__init__(observation_space, action_space)
         if ridge <= 0:
             raise ValueError(f"bonus 'e3b': ridge must be > 0, got {ridge}")
         self.ridge = float(ridge)
         self.normalize_features = bool(normalize_features)
         self.fixed_embedding = embedding
+        features = self.set_features(features)
         self.embedding = None if embedding is not None else InverseDynamicsEmbedding(
             observation_space, action_space, embed_dim=embed_dim, owner="bonus 'e3b'", lr=lr, epochs=epochs,
-            minibatch_size=minibatch_size)
+            minibatch_size=minibatch_size, features=features, encoder=encoder)
         self.embed_dim = embed_dim
         self.register_buffer("cov_inv", torch.zeros(0, embed_dim, embed_dim))
 

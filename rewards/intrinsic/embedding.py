@@ -3,6 +3,11 @@
 The embedding ``phi(s)`` is trained so that ``(phi(s), phi(s'))`` predicts the action taken between
 them (Pathak et al. 2017's inverse model, used for E3B by Henaff et al. 2022 and for NGU by Badia et
 al. 2020): features keep what the agent controls and drop what it does not.
+
+Its first stage is :func:`rewards.intrinsic.features.bonus_encoder`: for MiniGrid observations the
+CNN without pooling (512 features), or with ``features="state"`` the privileged-state encoder. With
+the policies' pooled CNN the untrained embedding's variance over Empty-8x8's states was about 86%
+heading and 3% cell: position was pooled away.
 """
 
 from __future__ import annotations
@@ -11,8 +16,8 @@ import gymnasium as gym
 import torch
 from torch import nn
 
+from rewards.intrinsic.features import bonus_encoder
 from rlcore.batch import TransitionBatch
-from rlcore.nets import make_encoder
 from rlcore.tensors import Obs, obs_index
 
 
@@ -24,12 +29,16 @@ class InverseDynamicsEmbedding(nn.Module):
         embed_dim: feature size ``d`` (E3B keeps an ``N x d x d`` matrix per batch: keep it small).
         owner: name used in errors (e.g. ``"bonus 'e3b'"``).
         lr, epochs, minibatch_size: inverse-model training on each rollout.
+        features, encoder: the first stage, see :func:`rewards.intrinsic.features.bonus_encoder`
+            (``features`` here is ``"obs"`` or ``"state"``; with ``"state"`` the owner must feed
+            state dicts, as :class:`rewards.intrinsic.base.IntrinsicBonus` does).
     """
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, embed_dim: int = 32,
-                 owner: str = "embedding", lr: float = 3e-4, epochs: int = 1, minibatch_size: int = 1024) -> None:
+                 owner: str = "embedding", lr: float = 3e-4, epochs: int = 1, minibatch_size: int = 1024,
+                 features: str = "obs", encoder: str = "auto") -> None:
         super().__init__()
-        encoder = make_encoder(observation_space, owner=owner, out_dim=64)
+        encoder = bonus_encoder(observation_space, owner, features, encoder)
         self.phi = nn.Sequential(encoder, nn.Linear(encoder.out_dim, 128), nn.ReLU(), nn.Linear(128, embed_dim))
         if isinstance(action_space, gym.spaces.Discrete):
             self.discrete, act_dim = True, int(action_space.n)

@@ -14,6 +14,13 @@ Paper defaults: k = 10, eps = 1e-3, xi = 0.008, c = 1e-3, max_similarity = 8. Th
 trained by inverse dynamics (rewards.intrinsic.embedding). NGU's life-long modulator (an RND-based
 multiplier) is the global x episodic product of rewards.intrinsic.combine with RND.
 
+Features (``features``, see ``rewards.intrinsic.features``): ``"obs"`` (default) embeds the policy's
+observation, for MiniGrid through the CNN without pooling (``rlcore.nets.GridEncoder(pool=False)``,
+512 features, then the inverse-dynamics head); ``"state"`` embeds privileged MiniGrid state (the
+whole grid, the agent's cell and the carried object) while the policy stays egocentric. The default
+is the observation because it already ranks a newly reached cell above a new heading in a visited
+cell (``tests/test_intrinsic_position.py``); the state features do so by a wider margin.
+
 Deviations, stated: the reached state itself counts as one neighbour at distance 0 (kernel 1), so
 ``s = sqrt(1 + sum_k K) + c`` and a state unlike anything in memory scores about 1 rather than
 ``1 / c`` (an empty memory at the start of an episode would otherwise give 1000); when a memory is
@@ -42,6 +49,11 @@ class NGUEpisodic(IntrinsicBonus):
         k, kernel_epsilon, cluster_distance, c, max_similarity: the paper's constants.
         distance_momentum: running-mean rate of the k-NN squared distance.
         lr, epochs, minibatch_size: inverse-dynamics training per rollout.
+        features: ``"obs"`` (default), ``"state"`` (privileged information: MiniGrid's ``grid``,
+            ``agent_pos`` and ``carrying``, recorded by learners for it) or ``"auto"`` (``"state"`` for
+            MiniGrid observations).
+        encoder: for ``features="obs"``: ``"auto"`` (``"grid_nopool"`` for MiniGrid dicts, flatten
+            otherwise), ``"mlp"``, ``"grid_nopool"`` or the policies' pooled ``"grid"``.
     """
 
     name = "ngu"
@@ -50,11 +62,13 @@ class NGUEpisodic(IntrinsicBonus):
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, embed_dim: int = 32,
                  capacity: int = 512, k: int = 10, kernel_epsilon: float = 1e-3, cluster_distance: float = 0.008,
                  c: float = 1e-3, max_similarity: float = 8.0, distance_momentum: float = 0.01,
-                 lr: float = 3e-4, epochs: int = 1, minibatch_size: int = 1024) -> None:
+                 lr: float = 3e-4, epochs: int = 1, minibatch_size: int = 1024, features: str = "obs",
+                 encoder: str = "auto") -> None:
         super().__init__(observation_space, action_space)
         self.embedding = InverseDynamicsEmbedding(observation_space, action_space, embed_dim=embed_dim,
                                                   owner="bonus 'ngu'", lr=lr, epochs=epochs,
-                                                  minibatch_size=minibatch_size)
+                                                  minibatch_size=minibatch_size, features=self.set_features(features),
+                                                  encoder=encoder)
         self.capacity, self.k = int(capacity), int(k)
         self.kernel_epsilon, self.cluster_distance = float(kernel_epsilon), float(cluster_distance)
         self.c, self.max_similarity, self.momentum = float(c), float(max_similarity), float(distance_momentum)

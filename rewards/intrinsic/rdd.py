@@ -57,7 +57,9 @@ class RDD(DistillationBonus, IntrinsicBonus):
         observation_space, action_space: single-env spaces (the action space is not used).
         feature_dim: output size ``d`` of the target distribution and the predictor (paper: 64).
         hidden_dim: hidden width (paper: 64).
-        encoder: ``"auto"``, ``"mlp"`` or ``"minigrid"`` (see ``rlcore.nets.make_encoder``).
+        encoder: ``"auto"`` (the MiniGrid CNN without pooling for MiniGrid dicts, flatten otherwise),
+            ``"mlp"``, ``"grid_nopool"`` or the policies' pooled ``"grid"`` / ``"minigrid"`` (see
+            ``rewards.intrinsic.features.bonus_encoder``).
         sigma: target standard deviation (paper: 1).
         state_dependent_std: ``sigma(s) = sigma * 2 * sigmoid(h(s))`` from a fixed random ``h``.
         variance_normalized: return ``b(s) / sigma(s)^2`` instead of ``b(s)``.

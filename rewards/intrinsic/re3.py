@@ -18,7 +18,15 @@ zeros); identical states count as neighbours at distance 0.
 Deviations, stated: the paper computes neighbours within a sampled replay minibatch (for
 off-policy SAC) or the rollout (for on-policy A2C); here it is always the rollout. The paper's
 coefficient decay ``beta_t = beta_0 (1 - rho)^t`` is left to the combiner's schedule. Encoders are
-the shared ones (MiniGrid CNN / flatten) with a random MLP head instead of the paper's pixel CNN.
+the bonuses' ones with a random MLP head instead of the paper's pixel CNN. On MiniGrid the default
+(``features="auto"``) embeds **privileged state** (the whole grid, the agent's cell and the carried
+object from ``env.get_state()``, ``rewards.intrinsic.features``; learners record it for the bonus),
+which the paper's agent never had, while the policy stays egocentric; other observation spaces, and
+``features="obs"``, embed the observation (MiniGrid: the CNN without pooling,
+``rlcore.nets.GridEncoder(pool=False)``, 512 features). The reason: from the view a new heading in a
+visited cell was, on one of twelve histories of ``tests/test_intrinsic_position.py``, as far from
+its neighbours as a newly reached cell; from the state (which leaves the heading out) turning in
+place in a cell visited three times scores 0.
 """
 
 from __future__ import annotations
@@ -40,21 +48,27 @@ class RE3(IntrinsicBonus):
         k: which nearest neighbour (paper: 3).
         embed_dim: size of the random embedding.
         hidden_dim: width of the random MLP head.
-        encoder: ``"auto"``, ``"mlp"`` or ``"minigrid"``.
+        encoder: for ``features="obs"``: ``"auto"`` (``"grid_nopool"`` for MiniGrid dicts, flatten
+            otherwise), ``"mlp"``, ``"grid_nopool"`` or the policies' pooled ``"grid"`` / ``"minigrid"``.
         chunk_size: queries per ``cdist`` chunk.
+        features: ``"auto"`` (default: privileged ``"state"``, MiniGrid's ``grid``, ``agent_pos`` and
+            ``carrying``, for MiniGrid observations; ``"obs"`` otherwise), ``"obs"`` or ``"state"``;
+            see ``rewards.intrinsic.features``.
     """
 
     name = "re3"
     episodic = False
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, k: int = 3, embed_dim: int = 64,
-                 hidden_dim: int = 128, encoder: str = "auto", chunk_size: int = 1024) -> None:
+                 hidden_dim: int = 128, encoder: str = "auto", chunk_size: int = 1024, features: str = "auto") -> None:
         super().__init__(observation_space, action_space)
         owner = f"bonus '{self.name}'"
         if k < 1:
             raise ValueError(f"{owner}: k must be >= 1, got {k}")
         self.k, self.chunk_size = int(k), int(chunk_size)
-        self.encoder_net = feature_net(observation_space, owner, embed_dim, hidden_dim, 1, encoder).requires_grad_(False)
+        features = self.set_features(features)
+        self.encoder_net = feature_net(observation_space, owner, embed_dim, hidden_dim, 1, encoder,
+                                       features).requires_grad_(False)
         self._last_bonus = None
 
     @torch.no_grad()

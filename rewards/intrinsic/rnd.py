@@ -9,9 +9,17 @@ the prediction error on the state reached, ``s'``:
 (squared error averaged over the ``feature_dim`` outputs, as in the reference implementation).
 Observations of Box spaces are normalised by running mean/std and clipped to ``[-5, 5]`` before both
 networks, as in the paper. For MiniGrid dict observations both networks start with the MiniGrid
-embedding CNN (``rlcore.nets.GridEncoder``); the target's embeddings, like all its weights, stay
-fixed. The predictor is deeper than the target (two hidden layers against one), as in the paper;
-linear layers get orthogonal initialisation (gain sqrt(2)).
+embedding CNN without pooling (``rlcore.nets.GridEncoder(pool=False)``: three 2x2 convolutions keep a
+4x4 map of the 7x7 view, then 512 ReLU features, RLeXplore's MiniGrid encoder), so where things are
+in the view reaches the bonus (the policies' pooled CNN ends at one 1x1 cell); the target's
+embeddings, like all its weights, stay fixed. The predictor is deeper than the target (two hidden
+layers against one), as in the paper; linear layers get orthogonal initialisation (gain sqrt(2)).
+
+Feature source (``features``, see ``rewards.intrinsic.features``): ``"obs"`` (default) scores the
+policy's observation; ``"state"`` scores privileged MiniGrid state instead (the whole grid, the
+agent's cell and the carried object, from ``env.get_state()``) while the policy stays egocentric.
+The default is the observation because it already ranks a newly reached cell above a new heading in
+a visited cell (``tests/test_intrinsic_position.py``).
 
 ``compute`` first folds the rollout's ``next_obs`` into the observation statistics, then scores
 (so the first rollout plays the part of the paper's initialisation of the statistics by a random
@@ -20,8 +28,9 @@ the rollout's transitions (paper: 0.25; the paper masks samples out of each mini
 each epoch draws its subset up front), in minibatches of ``minibatch_size``, with Adam at ``lr``.
 
 Deviations, stated: observations of MiniGrid/Discrete spaces are not normalised (they are integer
-codes, embedded or one-hot encoded); networks are small MLPs on top of the shared encoders rather
-than the paper's Atari CNNs; the bonus is not normalised here (that is the combiner's job,
+codes, embedded or one-hot encoded); networks are small MLPs on top of the bonuses' encoders rather
+than the paper's Atari CNNs; with ``features="state"`` the bonus reads privileged state, which the
+paper's agent never had; the bonus is not normalised here (that is the combiner's job,
 ``rewards.intrinsic.combine.IntrinsicReward``, which divides by the running std of intrinsic returns
 as the paper does).
 
@@ -41,8 +50,9 @@ import torch
 from torch import nn
 
 from rewards.intrinsic.base import IntrinsicBonus
+from rewards.intrinsic.features import bonus_encoder
 from rlcore.batch import TransitionBatch
-from rlcore.nets import is_grid_space, make_encoder
+from rlcore.nets import is_grid_space
 from rlcore.normalization import RunningMeanStd
 from rlcore.tensors import Obs, obs_flatten_leading, obs_index
 
@@ -76,10 +86,15 @@ def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
 
 
 def feature_net(space: gym.Space, owner: str, out_dim: int, hidden_dim: int = 128, hidden_layers: int = 1,
-                encoder: str = "auto") -> nn.Module:
-    """Shared encoder (MiniGrid CNN or flatten) -> ``hidden_layers`` x (Linear, ReLU) -> Linear(out_dim)."""
+                encoder: str = "auto", features: str = "obs") -> nn.Module:
+    """Bonus encoder -> ``hidden_layers`` x (Linear, ReLU) -> Linear(out_dim).
+
+    The encoder is :func:`rewards.intrinsic.features.bonus_encoder`: for ``features="obs"`` the
+    symbolic-grid CNN without pooling (``encoder="auto"``, 512 features) or a flatten; for
+    ``features="state"`` the privileged-state encoder.
+    """
     check_obs_space(space, owner, encoder)
-    enc = make_encoder(space, encoder, owner=owner, out_dim=64)
+    enc = bonus_encoder(space, owner, features, encoder)
     layers: list[nn.Module] = [enc]
     width = enc.out_dim
     for _ in range(hidden_layers):
@@ -184,13 +199,18 @@ class RND(DistillationBonus, IntrinsicBonus):
         observation_space, action_space: single-env spaces (the action space is not used).
         feature_dim: output size of target and predictor.
         hidden_dim: width of the hidden layers.
-        encoder: ``"auto"`` (MiniGrid CNN for MiniGrid dicts, flatten otherwise), ``"mlp"`` or ``"minigrid"``.
+        encoder: for ``features="obs"``: ``"auto"`` (the MiniGrid CNN without pooling, ``"grid_nopool"``,
+            for MiniGrid dicts; flatten otherwise), ``"mlp"``, ``"grid_nopool"`` or the policies' pooled
+            ``"grid"`` / ``"minigrid"`` (position pooled away).
         lr: Adam learning rate of the predictor (paper: 1e-4).
         epochs: passes over the rollout per ``update`` (paper: 4, as PPO's epochs).
         minibatch_size: transitions per gradient step.
         update_proportion: fraction of the rollout's transitions used per epoch (paper: 0.25).
         normalize_obs: normalise Box observations by running mean/std (paper: yes).
         obs_clip: clip normalised observations to ``[-obs_clip, obs_clip]`` (paper: 5).
+        features: ``"obs"`` (default), ``"state"`` (privileged information: the bonus is computed
+            from MiniGrid's ``grid``, ``agent_pos`` and ``carrying`` state, which learners then record)
+            or ``"auto"`` (``"state"`` for MiniGrid observations); see ``rewards.intrinsic.features``.
     """
 
     name = "rnd"
@@ -199,12 +219,13 @@ class RND(DistillationBonus, IntrinsicBonus):
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, feature_dim: int = 64,
                  hidden_dim: int = 128, encoder: str = "auto", lr: float = 1e-4, epochs: int = 4,
                  minibatch_size: int = 1024, update_proportion: float = 0.25, normalize_obs: bool = True,
-                 obs_clip: float = 5.0) -> None:
+                 obs_clip: float = 5.0, features: str = "obs") -> None:
         super().__init__(observation_space, action_space)
         owner = f"bonus '{self.name}'"
-        self.obs_norm = ObsNormalizer(observation_space, normalize_obs, obs_clip)
-        self.target = feature_net(observation_space, owner, feature_dim, hidden_dim, 1, encoder)
-        self.predictor = feature_net(observation_space, owner, feature_dim, hidden_dim, 2, encoder)
+        features = self.set_features(features)
+        self.obs_norm = ObsNormalizer(observation_space, normalize_obs and features == "obs", obs_clip)
+        self.target = feature_net(observation_space, owner, feature_dim, hidden_dim, 1, encoder, features)
+        self.predictor = feature_net(observation_space, owner, feature_dim, hidden_dim, 2, encoder, features)
         self.target.requires_grad_(False)
         self.epochs, self.minibatch_size = int(epochs), int(minibatch_size)
         self.update_proportion = check_unit_interval(update_proportion, "update_proportion", owner)
