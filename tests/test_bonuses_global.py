@@ -403,10 +403,11 @@ def _grid_batch(env, steps):
 
 
 def test_noveld_gate_counts_full_grid_states_with_heading_as_the_original():
+    # the gate alone: the inner RND reads the observation (features="obs") so only the gate asks for state
     env = mg.make("MiniGrid-Empty-8x8-v0", num_envs=1, seed=0)
     space = env.single_observation_space
     torch.manual_seed(0)
-    bonus = NovelD(space, ACT, **SMALL, alpha=0.0)
+    bonus = NovelD(space, ACT, **SMALL, alpha=0.0, features="obs")
     assert bonus.gate == "state" and bonus.state_keys == ["grid", "agent_pos", "agent_dir"] and bonus.needs_state
     # start (1,1) facing right; turn down at (1,1); turn back right (= the start); step to (2,1);
     # back at (1,1) facing right but with a ball now lying at (5,5), out of the agent's sight
@@ -415,10 +416,10 @@ def test_noveld_gate_counts_full_grid_states_with_heading_as_the_original():
     visits = bonus.first_visits(batch)[:, 0].tolist()
     assert visits == [True, False, True, True]  # heading and far-away grid changes make new states
     # the egocentric gate (the old default) sees one view throughout: nothing is new after the start
-    ego = NovelD(space, ACT, **SMALL, alpha=0.0, gate="obs")
+    ego = NovelD(space, ACT, **SMALL, alpha=0.0, features="obs", gate="obs")
     assert not ego.needs_state and not ego.first_visits(batch).any()
     # gate="none" (E3B x NovelD's NovelD factor) rewards every step
-    free = NovelD(space, ACT, **SMALL, alpha=0.0, gate="none")
+    free = NovelD(space, ACT, **SMALL, alpha=0.0, features="obs", gate="none")
     assert not free.needs_state and (free.compute(batch) > 0).all()
 
 
@@ -428,7 +429,7 @@ def test_noveld_state_gate_without_state_names_the_bonus():
     bare = TransitionBatch(obs=batch.obs, action=batch.action, reward=batch.reward, next_obs=batch.next_obs,
                            terminated=batch.terminated, truncated=batch.truncated)
     with pytest.raises(ValueError, match=r"bonus 'noveld'.*no next_state.*gate='obs'"):
-        NovelD(env.single_observation_space, ACT, **SMALL).compute(bare)
+        NovelD(env.single_observation_space, ACT, **SMALL, features="obs").compute(bare)
     with pytest.raises(ValueError, match=r"bonus 'noveld'.*gate"):
         NovelD(env.single_observation_space, ACT, **SMALL, gate="heading")
     with pytest.raises(ValueError, match=r"bonus 'noveld'.*state_keys.*'state' gate"):

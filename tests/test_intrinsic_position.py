@@ -15,7 +15,7 @@ embedding briefly trained on a random walk over the whole room (other episodes);
 (RND, NovelD, ICM) after their networks were fitted on the history; RE3 with the history in the
 batch of its k-NN. The mean bonus of the new cells must beat the mean bonus of the new headings, on
 two walks. E3B reading the view through the policies' pooled CNN fails it (as it does on 9 of 12
-seed pairs); NovelD, which can only read the view, fails it on walk 1 (marked xfail).
+seed pairs).
 """
 
 from __future__ import annotations
@@ -208,12 +208,7 @@ def test_history_and_probes_are_what_the_test_says():
 
 #: the two walks the test scores after (seeds of the walk's actions)
 WALKS = (0, 1)
-#: NovelD reads the observation (its features cannot be switched to privileged state yet); on walk 1
-#: a new heading outscores a new cell (0.91)
-NOVELD_FROM_THE_VIEW = pytest.mark.xfail(strict=True, reason="NovelD scores the egocentric view: its inner RND "
-                                         "has no features='state' path yet")
-CASES = [pytest.param(name, walk, marks=NOVELD_FROM_THE_VIEW if (name, walk) == ("noveld", 1) else ())
-         for name in FACTORIES for walk in WALKS]
+CASES = [(name, walk) for name in FACTORIES for walk in WALKS]
 
 
 @pytest.mark.parametrize("name, walk", CASES)

@@ -57,9 +57,10 @@ def test_combination_rules_are_selected_by_config(compose_cfg):
     original = _module(compose_cfg, "reward=e3b_x_noveld")
     assert (original.rule, original.combine, original.clip, original.episodic) == ("e3b_icml2023", "product", 1.0, True)
     assert original.bonuses["noveld"].gate == "none" and original.bonuses["noveld"].alpha == 0.1
-    assert not original.bonuses["e3b"].normalize_features and not original.needs_state
+    # features=auto: E3B's embedding and NovelD's RND read privileged MiniGrid state, so the learner records it
+    assert not original.bonuses["e3b"].normalize_features and original.needs_state
     ours = _module(compose_cfg, "reward=e3b_x_rnd")
     assert (ours.rule, ours.combine, ours.clip, ours.episodic) == ("return_std", "product", None, False)
-    # NovelD alone gates on the full MiniGrid state, so the learner records it
+    # NovelD alone gates on the full MiniGrid state and its RND reads the state too, so the learner records both
     noveld = _module(compose_cfg, "reward=noveld")
-    assert noveld.needs_state and noveld.state_keys == ["agent_dir", "agent_pos", "grid"]
+    assert noveld.needs_state and noveld.state_keys == ["agent_dir", "agent_pos", "carrying", "grid"]

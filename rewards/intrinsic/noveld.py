@@ -86,6 +86,11 @@ class NovelD(IntrinsicBonus):
         hash_mode, simhash_bits: how observations are hashed for the ``"obs"`` gate (see
             :class:`~rewards.intrinsic.counts.CountBonus`).
         state_keys: ``next_state`` entries the ``"state"`` gate hashes (default ``FULL_STATE_KEYS``).
+        features: what the inner RND's networks read (see
+            :meth:`~rewards.intrinsic.base.IntrinsicBonus.set_features`): ``"auto"`` (default) is
+            **privileged** state on MiniGrid (the whole grid, the agent's cell and the carried object,
+            heading left out: :data:`~rewards.intrinsic.features.STATE_FEATURE_KEYS`) and the
+            observation elsewhere; ``"obs"`` is the original's input (its RND reads the observation).
         capacity: states remembered per env and episode.
         episodic: whether learners stop the intrinsic return at episode ends.
     """
@@ -97,9 +102,10 @@ class NovelD(IntrinsicBonus):
                  epochs: int = 4, minibatch_size: int = 1024, update_proportion: float = 0.25,
                  normalize_obs: bool = True, obs_clip: float = 5.0, hash_mode: str = "auto", simhash_bits: int = 32,
                  state_keys: Optional[Sequence[str]] = None, capacity: int = 1024, episodic: bool = True,
-                 gate: str = "auto") -> None:
+                 gate: str = "auto", features: str = "auto") -> None:
         super().__init__(observation_space, action_space)
         owner = f"bonus '{self.name}'"
+        features = self.set_features(features)
         if capacity < 1:
             raise ValueError(f"{owner}: capacity must be >= 1, got {capacity}")
         if gate not in GATES:
@@ -113,7 +119,8 @@ class NovelD(IntrinsicBonus):
         check_obs_space(observation_space, owner, encoder)
         self.rnd = RND(observation_space, action_space, feature_dim=feature_dim, hidden_dim=hidden_dim,
                        encoder=encoder, lr=lr, epochs=epochs, minibatch_size=minibatch_size,
-                       update_proportion=update_proportion, normalize_obs=normalize_obs, obs_clip=obs_clip)
+                       update_proportion=update_proportion, normalize_obs=normalize_obs, obs_clip=obs_clip,
+                       features=features)
         if gate == "state":
             state_keys = list(state_keys) if state_keys else list(FULL_STATE_KEYS)
         self.keyer = None if gate == "none" else StateKeyer(observation_space, owner, mode=hash_mode, k=simhash_bits,
