@@ -143,21 +143,29 @@ def hostile(env) -> None:
           f"of {len(HOSTILE)} tried ({time.perf_counter() - t0:.0f} s)")
 
 
-def legit() -> None:
+def make_env(env_id: str, num_envs: int):
+    """The library's batched MiniGrid env, or a gymnasium (MuJoCo) env through the adapter; ``None``
+    for a MuJoCo id when ``mujoco`` is not installed."""
     import envs.minigrid as mg
+
+    if env_id.startswith("MiniGrid-"):
+        return mg.make(env_id, num_envs=num_envs, seed=0)
+    if importlib.util.find_spec("mujoco") is None:
+        return None
+    from rlcore.adapters.gymnasium import make_gym_env
+
+    return make_gym_env(env_id, num_envs=num_envs, seed=0, vectorization="sync")
+
+
+def legit() -> None:
     from rewards.llm.sandbox import RewardCodeError, sample_states, validate_in_subprocess
 
     has_mujoco = importlib.util.find_spec("mujoco") is not None
     passed, tried, times = 0, 0, []
     for path in LEGIT:
         env_id = headers(path)["env"]
-        if env_id.startswith("MiniGrid-"):
-            env = mg.make(env_id, num_envs=8, seed=0)
-        elif has_mujoco:
-            from rlcore.adapters.gymnasium import make_gym_env
-
-            env = make_gym_env(env_id, num_envs=4, seed=0, vectorization="sync")
-        else:
+        env = make_env(env_id, num_envs=8 if env_id.startswith("MiniGrid-") else 4)
+        if env is None:
             continue
         tried += 1
         t0 = time.perf_counter()
@@ -178,21 +186,14 @@ OFFLINE_ENVS = ("MiniGrid-DoorKey-8x8-v0", "MiniGrid-KeyCorridorS3R1-v0", "MiniG
 
 
 def offline() -> None:
-    import envs.minigrid as mg
     from rewards.llm.context import describe_env
     from rewards.llm.sandbox import RewardCodeError, check_code
     from rewards.llm.search.offline.program import Program, candidate_terms, render_program
 
-    has_mujoco = importlib.util.find_spec("mujoco") is not None
     passed = tried = 0
     for env_id in OFFLINE_ENVS:
-        if env_id.startswith("MiniGrid-"):
-            env = mg.make(env_id, num_envs=4, seed=0)
-        elif has_mujoco:
-            from rlcore.adapters.gymnasium import make_gym_env
-
-            env = make_gym_env(env_id, num_envs=2, seed=0, vectorization="sync")
-        else:
+        env = make_env(env_id, num_envs=4 if env_id.startswith("MiniGrid-") else 2)
+        if env is None:
             continue
         ctx = describe_env(env, env_id)
         terms = candidate_terms(ctx)
