@@ -58,6 +58,11 @@ class EnvConfig:
     backend: Backend = Backend.auto
     batched_module: str = "envs.minigrid"   # module with make(env_id, num_envs, device, seed) and SUPPORTED_IDS
     vectorization: str = "sync"             # gymnasium backend only: sync | async
+    #: keyword options of the batched backend's ``make`` (batched backend only), e.g. for
+    #: ``envs.minigrid``: ``layout: fixed`` and ``layout_seed`` (the task's "singleton" version),
+    #: ``obs_mode: full``; an option the backend does not take is refused, naming ``env.options.<key>``.
+    #: A mapping, set whole: ``'env.options={layout: fixed, layout_seed: 0}'`` (None: no options)
+    options: Any = None
 
 
 @dataclass

@@ -4,6 +4,7 @@ backend module is named in the config and imported by name)."""
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any, Mapping, Optional
 
 import torch
@@ -48,6 +49,20 @@ def resolve_backend(env_cfg: Mapping[str, Any]) -> str:
     raise ValueError(f"env.id={env_id!r} is not a known environment ({hint}or any registered gymnasium id)")
 
 
+def _checked_options(make: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` if the backend's ``make`` (or the env class it documents as taking its extra
+    keyword arguments, ``make.env_class``) names each one; else ``ValueError`` naming the key."""
+    target = getattr(make, "env_class", make)
+    params = inspect.signature(target).parameters
+    reserved = {"self", "env_id", "spec", "num_envs", "device", "seed"}
+    accepted = sorted(k for k, p in params.items() if k not in reserved
+                      and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    for key in options:
+        if key not in accepted:
+            raise ValueError(f"env.options.{key} is not an option of this env backend; options: {', '.join(accepted)}")
+    return options
+
+
 def make_env(env_cfg: Mapping[str, Any], device: torch.device | str, seed: Optional[int],
              num_envs: Optional[int] = None) -> BatchedEnv:
     """Create the env described by ``env_cfg`` (keys ``id``, ``num_envs``, ``backend``, ...)."""
@@ -56,9 +71,22 @@ def make_env(env_cfg: Mapping[str, Any], device: torch.device | str, seed: Optio
         raise ValueError(f"env.num_envs must be a positive integer, got {n}")
     backend = resolve_backend(env_cfg)
     env_id = str(env_cfg["id"])
+    raw = env_cfg.get("options", None)
+    if raw is not None and not isinstance(raw, Mapping):
+        raise ValueError(f"env.options must be a mapping of option names to values, got {raw!r}")
+    options = {str(k): v for k, v in (raw or {}).items()}
     if backend == "batched":
         module = _batched_backend(env_cfg.get("batched_module", DEFAULT_BATCHED_MODULE))
-        return module.make(env_id, num_envs=n, device=device, seed=seed)
+        try:
+            return module.make(env_id, num_envs=n, device=device, seed=seed, **_checked_options(module.make, options))
+        except ValueError as exc:
+            key = next((k for k in options if str(exc).startswith(k)), None)
+            if key is None:
+                raise
+            raise ValueError(f"env.options.{exc}") from exc
+    if options:
+        raise ValueError(f"env.options ({', '.join(sorted(options))}) are options of the batched backend; "
+                         f"env.id={env_id!r} is built by the gymnasium adapter, which takes none")
     adapter = importlib.import_module(GYMNASIUM_ADAPTER)
     return adapter.make_gym_env(env_id, num_envs=n, device=device, seed=seed,
                                 vectorization=str(env_cfg.get("vectorization", "sync")))

@@ -25,9 +25,14 @@ def make(env_id: str, num_envs: int, device: str | torch.device = "cpu", seed: i
 
     Raises ``ValueError`` (listing :data:`SUPPORTED_IDS`) for an unknown id. Extra keyword arguments
     go to :class:`BatchedMiniGrid` (e.g. ``validate_actions``, ``reset_mode``, ``obs_mode="full"`` for
-    Farama ``FullyObsWrapper``-style whole-grid images).
+    Farama ``FullyObsWrapper``-style whole-grid images, ``layout="fixed"`` with ``layout_seed`` for
+    the task's singleton version); from a config they are ``env.options``.
     """
     return BatchedMiniGrid(get_spec(env_id), num_envs, device=device, seed=seed, **kwargs)
+
+
+#: the class whose keyword arguments ``make`` passes on (``rlcore.make_env`` checks ``env.options`` against it)
+make.env_class = BatchedMiniGrid
 
 
 __all__ = ["BatchedMiniGrid", "SUPPORTED_IDS", "TaskSpec", "make"]

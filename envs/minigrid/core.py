@@ -126,12 +126,24 @@ class BatchedMiniGrid(BatchedEnv):
             ``uint8[N, W, H, 3]`` indexed ``[n, x, y]``, with the agent's cell drawn as
             ``(OBJECT_TO_IDX["agent"], COLOR_TO_IDX["red"], agent_dir)``, as Farama's
             ``minigrid.wrappers.FullyObsWrapper``. ``direction`` and ``mission`` are the same in both.
+        layout: ``"procedural"`` (default): every reset draws a fresh layout (walls, doors, objects,
+            the agent's start) from the layout generator, as Farama's tasks do when reset without a
+            seed. ``"fixed"``: the "singleton" version of the task (Henaff et al. 2023, "A Study of
+            Global and Episodic Bonuses for Exploration in Contextual MDPs"): one layout, drawn once
+            from ``layout_seed``, starts every episode of every env, as Farama's task reset with the
+            same seed each time. The layout is the library's draw for that seed (the batched tasks
+            use their own random streams), not Farama's layout for the same seed. Dynamics that are
+            random during an episode (Dynamic-Obstacles' moves) still use the layout generator.
+        layout_seed: the seed of the one layout under ``layout="fixed"`` (the same for the training
+            and the evaluation env, whatever ``seed`` is).
     """
 
     OBS_MODES = ("partial", "full")
+    LAYOUTS = ("procedural", "fixed")
 
     def __init__(self, spec: TaskSpec, num_envs: int, device: str | torch.device = "cpu", seed: int | None = None,
-                 validate_actions: bool | None = None, reset_mode: str = "auto", obs_mode: str = "partial"):
+                 validate_actions: bool | None = None, reset_mode: str = "auto", obs_mode: str = "partial",
+                 layout: str = "procedural", layout_seed: int = 0):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.spec = spec
@@ -149,6 +161,11 @@ class BatchedMiniGrid(BatchedEnv):
         if obs_mode not in self.OBS_MODES:
             raise ValueError(f"obs_mode must be one of {self.OBS_MODES}, got {obs_mode!r}")
         self.obs_mode = obs_mode
+        if layout not in self.LAYOUTS:
+            raise ValueError(f"layout must be one of {self.LAYOUTS}, got {layout!r}")
+        if isinstance(layout_seed, bool) or not isinstance(layout_seed, (int, np.integer)) or layout_seed < 0:
+            raise ValueError(f"layout_seed must be a non-negative integer, got {layout_seed!r}")
+        self.layout, self.layout_seed = layout, int(layout_seed)
 
         self.num_actions = spec.num_actions
         self.single_action_space = gym.spaces.Discrete(self.num_actions)
@@ -189,6 +206,13 @@ class BatchedMiniGrid(BatchedEnv):
         if seed is not None:
             self.generator.manual_seed(int(seed))
             self._seeded = True
+        #: under ``layout="fixed"``: the one layout, tensors with a leading batch dimension of 1
+        self._fixed_layout: dict[str, torch.Tensor] | None = None
+        if self.layout == "fixed":
+            g = torch.Generator(device=dev)
+            g.manual_seed(self.layout_seed)
+            one = self.spec.generate(self.spec, 1, g, dev)
+            self._fixed_layout = {k: v.clone() for k, v in one.items()}
         self.state: dict[str, torch.Tensor] = {}
         self._set_state(self._generate(self.num_envs))
 
@@ -205,7 +229,10 @@ class BatchedMiniGrid(BatchedEnv):
 
     # ------------------------------------------------------------------ state helpers
     def _generate(self, n: int) -> dict[str, torch.Tensor]:
-        lay = self.spec.generate(self.spec, n, self.generator, self.device)
+        if self._fixed_layout is not None:
+            lay = {k: v.expand(n, *v.shape[1:]) for k, v in self._fixed_layout.items()}
+        else:
+            lay = self.spec.generate(self.spec, n, self.generator, self.device)
         dev = self.device
         out = {
             "grid": lay["grid"],
