@@ -11,6 +11,14 @@ intrinsic stream with its own discount ``gamma_int``; non-episodic by default (t
 runs across episode ends), episodic when the reward module says ``episodic = True``. The policy
 advantage is ``ext_coef * A_ext + int_coef * A_int``.
 
+``single_value_stream=True`` instead fits one critic to the return of the summed reward
+``ext_coef * r_ext + int_coef * r_int`` (one discount ``gamma``; the episode cuts of the extrinsic
+stream, so an intrinsic return never runs across episode ends), as CleanRL-style single-stream
+implementations do (RLeXplore's protocol); without an intrinsic module it scales the env's reward by
+``ext_coef``. GAE is linear in rewards and values, so the policy advantage is the same linear
+combination as with two episodic streams of one discount; what differs is the critic (one head fitted
+to the scaled sum, one value clip in its units).
+
 Deviations from the paper's Atari setup, stated: time-limit truncations bootstrap from the value of
 the true final observation (the paper does not distinguish truncation); Gaussian actions are
 clipped to the action bounds only when stepping the env (log-probabilities use the unclipped sample).
@@ -69,6 +77,9 @@ class PPOConfig:
     gamma_int: float = 0.99
     ext_coef: float = 2.0         # RND paper: extrinsic advantage weighted 2, intrinsic 1
     int_coef: float = 1.0
+    #: one critic on the summed reward ``ext_coef * r_ext + int_coef * r_int`` (CleanRL/RLeXplore-style)
+    #: instead of two value streams; with no intrinsic module it scales the env's reward by ``ext_coef``
+    single_value_stream: bool = False
     adam_eps: float = 1e-5
 
     def validate(self) -> None:
@@ -81,6 +92,9 @@ class PPOConfig:
         for name in ("gamma", "gae_lambda", "gamma_int"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"algo.{name} must be in [0, 1], got {getattr(self, name)!r}")
+        if self.single_value_stream and float(self.gamma_int) != float(self.gamma):
+            raise ValueError(f"algo.single_value_stream=true has one discount, gamma={self.gamma!r}; "
+                             f"algo.gamma_int={self.gamma_int!r} differs (set it equal to gamma)")
 
 
 class PPO(Learner):
@@ -126,7 +140,8 @@ class PPO(Learner):
         self.action_space = env.single_action_space
         self.policy_kwargs = dict(policy_kwargs or {})
         self.reward_routing = routing_of(reward_module) if reward_module is not None else None
-        self.num_value_streams = 2 if self.reward_routing is RewardRouting.INTRINSIC else 1
+        intrinsic = self.reward_routing is RewardRouting.INTRINSIC
+        self.num_value_streams = 2 if intrinsic and not self.config.single_value_stream else 1
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.policy = ActorCritic(
@@ -213,6 +228,13 @@ class PPO(Learner):
             rewards = route_reward(self.reward_routing, rewards, r_module)
             if self.reward_routing is RewardRouting.ADD:
                 extra["reward/total_mean"] = rewards.mean()
+        if cfg.single_value_stream:
+            rewards = cfg.ext_coef * rewards
+            if module is not None and self.reward_routing is RewardRouting.INTRINSIC:
+                r_int = module.compute(batch).float()
+                check_finite(r_int, getattr(module, "name", type(module).__name__))
+                extra["reward/intrinsic_mean"] = r_int.mean()
+                rewards = rewards + cfg.int_coef * r_int
         adv, ret_ext = compute_gae(rewards, s.values[..., 0], next_values[..., 0], s.terminated, done, cfg.gamma, cfg.gae_lambda)
         returns = [ret_ext]
         if self.num_value_streams == 2:

@@ -188,3 +188,50 @@ def test_checkpoint_saved_before_grid_descriptions_still_resumes(tmp_path):
     fresh = PPO(env, n_steps=8, seed=1)
     fresh.load_state_dict(load_checkpoint(tmp_path / "old.pt", "rlreward.ppo/1"), source="old.pt")
     assert all(torch.equal(a, b) for a, b in zip(fresh.policy.parameters(), model.policy.parameters()))
+
+
+def _one_rollout(model: PPO) -> PPO:
+    from rlcore.callbacks import as_callback
+
+    model._last_obs, _ = model.env.reset(seed=0)
+    model._collect_rollout(as_callback(None))
+    return model
+
+
+def test_single_value_stream_fits_one_critic_to_the_scaled_sum():
+    from rlcore.rollout import compute_gae
+
+    model = _one_rollout(PPO(ChainEnv(num_envs=8, length=3), n_steps=64, reward_module=_CountBonus(3),
+                             single_value_stream=True, ext_coef=100.0, int_coef=0.25, seed=1))
+    assert model.num_value_streams == 1 and model.policy.critic_out.out_features == 1
+    model.reward_module.update(model.storage.transitions())  # counts > 0: a bonus that varies
+    adv, returns, extra = model._advantages()
+    s = model.storage
+    r_int = model.reward_module.compute(s.transitions())
+    assert float(r_int.std()) > 0 and float(s.rewards.abs().sum()) > 0  # both parts of the sum are non-trivial
+    expected_adv, expected_ret = compute_gae(100.0 * s.rewards + 0.25 * r_int, s.values[..., 0],
+                                             model._values_of(s.next_obs)[..., 0], s.terminated,
+                                             s.terminated | s.truncated, 0.99, 0.95)
+    assert returns.shape == (64, 8, 1)
+    torch.testing.assert_close(adv, expected_adv)
+    torch.testing.assert_close(returns[..., 0], expected_ret)
+    assert "reward/intrinsic_mean" in extra
+
+
+def test_single_value_stream_scales_the_env_reward_without_a_module():
+    def returns_of(**kw):
+        model = PPO(ChainEnv(num_envs=8, length=3), n_steps=64, seed=2, **kw)
+        with torch.no_grad():  # a critic that says 0 everywhere: returns are then linear in the rewards
+            model.policy.critic_out.weight.zero_()
+            model.policy.critic_out.bias.zero_()
+        return _one_rollout(model)._advantages()[1]
+
+    plain = returns_of()
+    scaled = returns_of(single_value_stream=True, ext_coef=100.0)
+    assert float(plain.abs().sum()) > 0
+    torch.testing.assert_close(scaled, 100.0 * plain)
+
+
+def test_single_value_stream_refuses_a_second_discount():
+    with pytest.raises(ValueError, match="algo.gamma_int=0.9 differs"):
+        PPO(ChainEnv(num_envs=2), n_steps=8, single_value_stream=True, gamma_int=0.9)
