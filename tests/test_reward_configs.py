@@ -64,3 +64,9 @@ def test_combination_rules_are_selected_by_config(compose_cfg):
     # NovelD alone gates on the full MiniGrid state and its RND reads the state too, so the learner records both
     noveld = _module(compose_cfg, "reward=noveld")
     assert noveld.needs_state and noveld.state_keys == ["agent_dir", "agent_pos", "carrying", "grid"]
+
+
+def test_e3b_config_resets_its_bonus_per_episode_but_not_its_return(compose_cfg):
+    module = _module(compose_cfg, "reward=e3b")
+    assert module.bonuses["e3b"].episodic and not module.episodic
+    assert _module(compose_cfg, "reward=e3b", "reward.module.episodic=true").episodic
