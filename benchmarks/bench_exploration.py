@@ -46,6 +46,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Optional
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,11 +97,43 @@ def train_command(proto: dict, task: str, reward: str, seed: int, run_dir: Path,
     return cmd + proto["overrides"]
 
 
-def _write_manifest(sweep: Path, manifest: dict) -> None:
+def _update_manifest(sweep: Path, change) -> dict:
+    """Apply ``change(manifest)`` to the ``sweep.json`` on disk and write it back atomically, under an
+    exclusive lock: two invocations on one sweep (e.g. one adding seeds while another runs) each
+    re-read the file, so neither overwrites the other's records. Returns the manifest written."""
+    import fcntl
+
     from rlcore.atomic import atomic_write_text
 
     sweep.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(sweep / rep.MANIFEST, json.dumps(manifest, indent=2))
+    with open(sweep / ".sweep.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            manifest = change(rep.load_manifest(sweep))
+            atomic_write_text(sweep / rep.MANIFEST, json.dumps(manifest, indent=2))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return manifest
+
+
+def begin_invocation(manifest: Optional[dict], name: str, proto: dict, tasks, rewards, seeds, inv: dict) -> dict:
+    """The manifest with this invocation's grid merged in and its record ``inv`` appended."""
+    manifest = manifest or {"name": name, "protocol": proto, "invocations": []}
+    manifest["grid"] = rep.merge_grid(manifest.get("grid"), tasks, rewards, seeds)
+    manifest["invocations"].append(dict(inv))
+    return manifest
+
+
+def end_invocation(manifest: dict, inv: dict) -> dict:
+    """The manifest with the record of invocation ``inv["id"]`` replaced by ``inv`` (appended if absent)."""
+    records = manifest.setdefault("invocations", [])
+    for i, record in enumerate(records):
+        if record.get("id") == inv["id"]:
+            records[i] = dict(inv)
+            break
+    else:
+        records.append(dict(inv))
+    return manifest
 
 
 def _write_runs_csv(sweep: Path, grid: dict, frames: int) -> None:
@@ -143,13 +176,11 @@ def run(args: argparse.Namespace) -> None:
                                                            launch[0]["seed"], launch[0]["run_dir"], checkpoint_every)))
         return
 
-    grid = rep.merge_grid((manifest or {}).get("grid"), args.tasks, args.rewards, args.seeds)
-    manifest = manifest or {"name": args.name, "protocol": proto, "invocations": []}
-    manifest["grid"] = grid
-    inv = {"started": _now(), "jobs": args.jobs, "launched": len(launch), "hardware": rep.hardware(),
-           "protocol": proto, "ended": "running"}
-    manifest["invocations"].append(inv)
-    _write_manifest(sweep, manifest)
+    inv = {"id": f"{os.getpid()}-{time.time_ns()}", "started": _now(), "jobs": args.jobs, "launched": len(launch),
+           "hardware": rep.hardware(), "protocol": proto, "ended": "running"}
+
+    grid = _update_manifest(sweep, lambda m: begin_invocation(m, args.name, proto, args.tasks, args.rewards,
+                                                              args.seeds, inv))["grid"]
     t0 = time.perf_counter()
 
     def on_term(signum, frame):
@@ -215,7 +246,7 @@ def run(args: argparse.Namespace) -> None:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
         inv["finished"], inv["wall_s"] = _now(), time.perf_counter() - t0
-        _write_manifest(sweep, manifest)
+        grid = _update_manifest(sweep, lambda m: end_invocation(m, inv))["grid"]
         _write_runs_csv(sweep, grid, proto["frames"])
     if not args.no_report:
         try:

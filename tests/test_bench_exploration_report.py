@@ -150,6 +150,21 @@ def test_manifest_grid_and_protocol():
     assert len(diff) == 1 and diff[0].startswith("frames")
 
 
+def test_overlapping_invocations_keep_each_others_records(tmp_path):
+    import bench_exploration as bench
+
+    sweep, proto = tmp_path / "sweep", {"experiment": "exploration_minigrid", "frames": 1000}
+    a, b = {"id": "a", "ended": "running"}, {"id": "b", "ended": "running"}
+    bench._update_manifest(sweep, lambda m: bench.begin_invocation(m, "sweep", proto, [TASK_A], ["e3b"], [0], a))
+    # a second invocation adds seeds while the first still runs; then the first ends, then the second
+    bench._update_manifest(sweep, lambda m: bench.begin_invocation(m, "sweep", proto, [TASK_A], ["e3b"], [0, 1, 2], b))
+    bench._update_manifest(sweep, lambda m: bench.end_invocation(m, {**a, "ended": "finished"}))
+    final = bench._update_manifest(sweep, lambda m: bench.end_invocation(m, {**b, "ended": "interrupted"}))
+    assert [(r["id"], r["ended"]) for r in final["invocations"]] == [("a", "finished"), ("b", "interrupted")]
+    assert final["grid"]["seeds"] == [0, 1, 2]
+    assert json.loads((sweep / rep.MANIFEST).read_text()) == final
+
+
 # ------------------------------------------------------------------------------------ commands
 def test_train_command_resumes_and_scopes_bonus_overrides(tmp_path):
     import bench_exploration as bench
