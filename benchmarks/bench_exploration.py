@@ -62,6 +62,19 @@ PROTOCOL_BONUS_OVERRIDES: dict[str, tuple[str, ...]] = {
     # intrinsic return cut at episode ends as in a single value stream
     "rlexplore_minigrid": ("reward.module.gamma=0.0", "++reward.module.episodic=true"),
 }
+#: Overrides a protocol applies to the runs of one reward config only (``++``: set or add, as some keys
+#: are constructor defaults the config does not spell out). RLeXplore's bonus networks read the egocentric
+#: 7x7 view without the heading (``grid_view``: three 2x2 convolutions, no pooling, 512 ReLU features),
+#: and its E3B (RLLTE code) has a 128-d embedding that is not unit-normalised, trained with lr 1e-3 on
+#: minibatches of 256.
+PROTOCOL_REWARD_OVERRIDES: dict[str, dict[str, tuple[str, ...]]] = {
+    "rlexplore_minigrid": {
+        "e3b": ("++reward.module.bonuses.e3b.features=obs", "++reward.module.bonuses.e3b.encoder=grid_view",
+                "++reward.module.bonuses.e3b.embed_dim=128", "++reward.module.bonuses.e3b.normalize_features=false",
+                "++reward.module.bonuses.e3b.lr=1e-3", "++reward.module.bonuses.e3b.minibatch_size=256"),
+        "rnd": ("++reward.module.bonuses.rnd.encoder=grid_view",),
+    },
+}
 
 
 def _now() -> str:
@@ -78,9 +91,13 @@ def protocol_of(args: argparse.Namespace) -> dict:
     eval_every = args.eval_every if args.eval_every is not None else (
         int(cfg.eval.every_timesteps) if args.experiment else 250_000)
     bonus = [*PROTOCOL_BONUS_OVERRIDES.get(args.experiment or "", ()), *args.bonus_overrides]
-    return {"experiment": args.experiment, "frames": int(frames), "eval_every": int(eval_every),
-            "eval_episodes": int(args.eval_episodes), "overrides": list(args.overrides), "bonus_overrides": bonus,
-            "device": str(cfg.device)}
+    proto = {"experiment": args.experiment, "frames": int(frames), "eval_every": int(eval_every),
+             "eval_episodes": int(args.eval_episodes), "overrides": list(args.overrides), "bonus_overrides": bonus,
+             "device": str(cfg.device)}
+    per_reward = PROTOCOL_REWARD_OVERRIDES.get(args.experiment or "", {})
+    if per_reward:  # only where a protocol has some, so the manifests of other sweeps keep their keys
+        proto["reward_overrides"] = {k: list(v) for k, v in per_reward.items()}
+    return proto
 
 
 def train_command(proto: dict, task: str, reward: str, seed: int, run_dir: Path, checkpoint_every: int) -> list[str]:
@@ -94,6 +111,7 @@ def train_command(proto: dict, task: str, reward: str, seed: int, run_dir: Path,
             "progress_bar=false", "num_threads=1", "resume=true", f"hydra.run.dir={run_dir}"]
     if reward != "none":
         cmd += proto["bonus_overrides"]
+    cmd += proto.get("reward_overrides", {}).get(reward, [])
     return cmd + proto["overrides"]
 
 

@@ -88,12 +88,14 @@ class GridEncoder(nn.Module):
         pool: the 2x2 max-pool after the first convolution (the policies' default). ``False`` keeps
             the spatial map, and so where things are relative to the agent (the bonuses' encoder);
             the linear layer then grows with the image (``64 * (h - 3) * (w - 3)`` inputs).
+        use_direction: append the ``direction`` one-hot when the space has it (default). ``False``
+            reads the image alone (RLeXplore's bonus networks see the 3x7x7 view without the heading).
 
     Raises ``ValueError`` when ``space`` is not a symbolic grid or its vocabulary is unknown.
     """
 
     def __init__(self, space: gym.Space, embed_dim: int = 8, out_dim: int = 64, *,
-                 vocab: Sequence[int] | None = None, pool: bool = True) -> None:
+                 vocab: Sequence[int] | None = None, pool: bool = True, use_direction: bool = True) -> None:
         super().__init__()
         if not is_grid_space(space):
             raise ValueError(f"the grid encoder needs a Dict observation with 'image' of shape (h, w, 3), got {space}")
@@ -112,7 +114,7 @@ class GridEncoder(nn.Module):
         self.object_embed = nn.Embedding(num_objects + 1, embed_dim)
         self.color_embed = nn.Embedding(num_colors + 1, embed_dim)
         self.state_embed = nn.Embedding(num_states + 1, embed_dim)
-        self.use_direction = "direction" in space.spaces
+        self.use_direction = bool(use_direction) and "direction" in space.spaces
         direction = space.spaces.get("direction")
         self.num_directions = int(direction.n) if isinstance(direction, gym.spaces.Discrete) else 4
         smallest = 7 if pool else 4
@@ -152,8 +154,10 @@ class GridEncoder(nn.Module):
 GRID_KINDS = ("grid", "minigrid")
 #: the :class:`GridEncoder` without its max-pool (``pool=False``): keeps where things are in the view
 GRID_NOPOOL = "grid_nopool"
+#: :data:`GRID_NOPOOL` on the image alone, without the heading (``use_direction=False``): RLeXplore's input
+GRID_VIEW = "grid_view"
 #: ``make_encoder`` kinds
-ENCODER_KINDS = ("auto", "mlp", *GRID_KINDS, GRID_NOPOOL)
+ENCODER_KINDS = ("auto", "mlp", *GRID_KINDS, GRID_NOPOOL, GRID_VIEW)
 
 
 def make_encoder(space: gym.Space, kind: str = "auto", owner: str = "encoder", out_dim: int = 64,
@@ -163,14 +167,16 @@ def make_encoder(space: gym.Space, kind: str = "auto", owner: str = "encoder", o
     ``kind``: ``auto`` (``grid`` for symbolic-grid dicts, else ``mlp``), ``mlp`` (:class:`FlattenObs`),
     ``grid`` (:class:`GridEncoder`, pooled as in the policies; also under its config name, see
     :data:`GRID_KINDS`) or ``grid_nopool`` (:class:`GridEncoder` with ``pool=False``, see
-    :data:`GRID_NOPOOL`). ``vocab`` goes to :class:`GridEncoder` (default: the vocabulary attached to
+    :data:`GRID_NOPOOL`) or ``grid_view`` (the same without the heading, :data:`GRID_VIEW`).
+    ``vocab`` goes to :class:`GridEncoder` (default: the vocabulary attached to
     ``space``). ``owner`` names the caller in errors (e.g. ``"reward module 'rnd'"``).
     """
     if kind == "auto":
         kind = "grid" if is_grid_space(space) else "mlp"
     try:
-        if kind in GRID_KINDS or kind == GRID_NOPOOL:
-            return GridEncoder(space, vocab=vocab, out_dim=out_dim, pool=kind != GRID_NOPOOL)
+        if kind in GRID_KINDS or kind in (GRID_NOPOOL, GRID_VIEW):
+            return GridEncoder(space, vocab=vocab, out_dim=out_dim, pool=kind in GRID_KINDS,
+                               use_direction=kind != GRID_VIEW)
         if kind == "mlp":
             return FlattenObs(space)
     except ValueError as exc:

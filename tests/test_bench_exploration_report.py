@@ -197,6 +197,25 @@ def test_rlexplore_protocol_composes(tmp_path):
     assert (cfg.env.num_envs, p.n_steps, p.learning_rate, p.clip_range, p.ext_coef, p.int_coef) == (256, 32, 2.5e-4,
                                                                                                     0.1, 100.0, 0.25)
     assert cfg.reward.module.gamma == 0.0 and cfg.reward.module.episodic is True
+    assert p.single_value_stream
+    # the bonus networks read the view without the heading, E3B with RLLTE's embedding settings
+    e3b_cmd = bench.train_command(proto, TASK_A, "e3b", 0, tmp_path / "e", 500)
+    rnd_cmd = bench.train_command(proto, TASK_A, "rnd", 0, tmp_path / "r", 500)
+    none_cmd = bench.train_command(proto, TASK_A, "none", 0, tmp_path / "n", 500)
+    assert "++reward.module.bonuses.e3b.encoder=grid_view" in e3b_cmd
+    assert "++reward.module.bonuses.rnd.encoder=grid_view" in rnd_cmd
+    assert not any("bonuses.e3b" in c for c in rnd_cmd) and not any("bonuses." in c for c in none_cmd)
+    for reward, cmd in (("e3b", e3b_cmd), ("rnd", rnd_cmd)):
+        overrides = [c for c in cmd if c.startswith("reward.") or c.startswith("++reward.")]
+        built = compose_config("train", ["experiment=rlexplore_minigrid", f"reward={reward}", *overrides])
+        bonus = built.reward.module.bonuses[reward]
+        assert bonus.encoder == "grid_view"
+    e3b = compose_config("train", ["experiment=rlexplore_minigrid", "reward=e3b",
+                                   *[c for c in e3b_cmd if "bonuses.e3b" in c]]).reward.module.bonuses.e3b
+    assert (e3b.features, e3b.embed_dim, e3b.normalize_features, e3b.lr, e3b.minibatch_size) == ("obs", 128, False, 1e-3, 256)
+    plain = bench.protocol_of(argparse.Namespace(experiment="exploration_minigrid", overrides=[], frames=None,
+                                                 eval_every=None, eval_episodes=64, bonus_overrides=[]))
+    assert "reward_overrides" not in plain
     assert compose_config("train", ["experiment=rlexplore_minigrid", "reward=none"]).reward.module is None
 
 

@@ -138,3 +138,21 @@ def test_state_encoder_refuses_another_encoder():
     env = mg.make("MiniGrid-Empty-5x5-v0", num_envs=1, seed=0)
     with pytest.raises(ValueError, match=r"bonus 'rnd'.*encoder='mlp' applies to features='obs'"):
         RND(env.single_observation_space, ACT, features="state", encoder="mlp")
+
+
+def test_grid_view_encoder_reads_the_image_without_the_heading():
+    env = mg.make("MiniGrid-Empty-8x8-v0", num_envs=4, seed=0)
+    obs, _ = env.reset(seed=0)
+    same_view = {"image": obs["image"][:1].expand(4, -1, -1, -1), "direction": torch.arange(4),
+                 "mission": obs["mission"]}
+    torch.manual_seed(0)
+    view = make_encoder(env.single_observation_space, "grid_view", out_dim=32)
+    torch.manual_seed(0)
+    nopool = make_encoder(env.single_observation_space, "grid_nopool", out_dim=32)
+    assert not view.use_direction and nopool.use_direction and not view.pool
+    with torch.no_grad():
+        f_view, f_nopool = view(same_view), nopool(same_view)
+    assert torch.equal(f_view, f_view[:1].expand_as(f_view))          # the heading does not reach the features
+    assert not torch.equal(f_nopool, f_nopool[:1].expand_as(f_nopool))
+    bonus = E3B(env.single_observation_space, env.single_action_space, features="obs", encoder="grid_view")
+    assert not bonus.embedding.phi[0].use_direction
