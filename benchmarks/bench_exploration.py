@@ -38,6 +38,7 @@ the native path on the same settings, under the same machine load (its run goes 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -115,23 +116,42 @@ def train_command(proto: dict, task: str, reward: str, seed: int, run_dir: Path,
     return cmd + proto["overrides"]
 
 
-def _update_manifest(sweep: Path, change) -> dict:
-    """Apply ``change(manifest)`` to the ``sweep.json`` on disk and write it back atomically, under an
-    exclusive lock: two invocations on one sweep (e.g. one adding seeds while another runs) each
-    re-read the file, so neither overwrites the other's records. Returns the manifest written."""
+@contextlib.contextmanager
+def _sweep_lock(sweep: Path):
+    """An exclusive lock on the sweep (``.sweep.lock``) between invocations running on it at once."""
     import fcntl
-
-    from rlcore.atomic import atomic_write_text
 
     sweep.mkdir(parents=True, exist_ok=True)
     with open(sweep / ".sweep.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            manifest = change(rep.load_manifest(sweep))
-            atomic_write_text(sweep / rep.MANIFEST, json.dumps(manifest, indent=2))
+            yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _update_manifest(sweep: Path, change) -> dict:
+    """Apply ``change(manifest)`` to the ``sweep.json`` on disk and write it back atomically, under the
+    sweep's lock: two invocations on one sweep (e.g. one adding seeds while another runs) each re-read
+    the file, so neither overwrites the other's records. Returns the manifest written."""
+    from rlcore.atomic import atomic_write_text
+
+    with _sweep_lock(sweep):
+        manifest = change(rep.load_manifest(sweep))
+        atomic_write_text(sweep / rep.MANIFEST, json.dumps(manifest, indent=2))
     return manifest
+
+
+def claim_run(sweep: Path, item: dict, frames: int, start) -> Optional[object]:
+    """Start ``item``'s run with ``start()`` unless, checked again under the sweep's lock, another
+    invocation has started or finished it since this one planned; ``start`` writes the run's pid
+    file before the lock is released. Returns what ``start`` returned, or None when skipped."""
+    with _sweep_lock(sweep):
+        status, why = rep.run_status(item["run_dir"], frames)
+        if status in (rep.RUNNING, rep.COMPLETE):
+            print(f"{_now()} skip   {item['run_dir'].name}: {why} (another invocation took it)", flush=True)
+            return None
+        return start()
 
 
 def begin_invocation(manifest: Optional[dict], name: str, proto: dict, tasks, rewards, seeds, inv: dict) -> dict:
@@ -216,16 +236,27 @@ def run(args: argparse.Namespace) -> None:
             while pending and len(live) < args.jobs:
                 item = pending.pop(0)
                 run_dir = item["run_dir"]
-                run_dir.mkdir(parents=True, exist_ok=True)
-                cmd = train_command(proto, item["task"], item["reward"], item["seed"], run_dir, checkpoint_every)
-                log = open(run_dir / "bench_stdout.log", "a")
-                log.write(f"\n# {_now()} {' '.join(cmd)}\n")
-                log.flush()
-                # own session: Ctrl-C reaches the benchmark only, which forwards one SIGINT per run
-                proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                        env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
-                (run_dir / rep.PID_FILE).write_text(json.dumps({"pid": proc.pid, "started": _now()}))
+
+                def start(item=item, run_dir=run_dir):
+                    run_dir.mkdir(parents=True, exist_ok=True)
+                    cmd = train_command(proto, item["task"], item["reward"], item["seed"], run_dir, checkpoint_every)
+                    log = open(run_dir / "bench_stdout.log", "a")
+                    log.write(f"\n# {_now()} {' '.join(cmd)}\n")
+                    log.flush()
+                    # own session: Ctrl-C reaches the benchmark only, which forwards one SIGINT per run
+                    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                            env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                                [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
+                    (run_dir / rep.PID_FILE).write_text(json.dumps({"pid": proc.pid, "started": _now()}))
+                    deadline = time.time() + 5  # hold the lock until the run shows as running (after exec)
+                    while rep.owner_pid(run_dir) is None and proc.poll() is None and time.time() < deadline:
+                        time.sleep(0.02)
+                    return proc, log
+
+                started = claim_run(sweep, item, proto["frames"], start)
+                if started is None:
+                    continue
+                proc, log = started
                 live[run_dir.name] = (proc, item, log)
                 print(f"{_now()} start  {run_dir.name} ({item['status']}: {item['why']})", flush=True)
             time.sleep(args.poll)

@@ -165,6 +165,29 @@ def test_overlapping_invocations_keep_each_others_records(tmp_path):
     assert json.loads((sweep / rep.MANIFEST).read_text()) == final
 
 
+def test_a_run_taken_by_another_invocation_is_not_started_twice(tmp_path):
+    import bench_exploration as bench
+
+    sweep = tmp_path / "sweep"
+    done = make_run(sweep, TASK_A, "e3b", 0, success=0.5)
+    live = make_run(sweep, TASK_A, "e3b", 1, success=None, ckpts=(500,))
+    fresh = sweep / rep.run_dir_name(TASK_A, "e3b", 2)
+    started = []
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "rlcore.train"])
+    try:
+        (live / rep.PID_FILE).write_text(json.dumps({"pid": proc.pid}))
+        deadline = time.time() + 10
+        while rep.owner_pid(live) is None and time.time() < deadline:
+            time.sleep(0.05)
+        results = [bench.claim_run(sweep, {"run_dir": d}, 1000, lambda d=d: started.append(d.name) or d.name)
+                   for d in (done, live, fresh)]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert results == [None, None, fresh.name]  # complete, owned by a live process, free
+    assert started == [fresh.name]
+
+
 # ------------------------------------------------------------------------------------ commands
 def test_train_command_resumes_and_scopes_bonus_overrides(tmp_path):
     import bench_exploration as bench
