@@ -221,26 +221,23 @@ class PPO(Learner):
         extra: dict[str, torch.Tensor] = {}
         rewards = s.rewards
         module = self.reward_module
-        if module is not None and self.reward_routing is not RewardRouting.INTRINSIC:
+        r_int: Optional[torch.Tensor] = None
+        if module is not None:
             r_module = module.compute(batch).float()
             check_finite(r_module, getattr(module, "name", type(module).__name__))
-            extra["reward/module_mean"] = r_module.mean()
-            rewards = route_reward(self.reward_routing, rewards, r_module)
-            if self.reward_routing is RewardRouting.ADD:
-                extra["reward/total_mean"] = rewards.mean()
-        if cfg.single_value_stream:
-            rewards = cfg.ext_coef * rewards
-            if module is not None and self.reward_routing is RewardRouting.INTRINSIC:
-                r_int = module.compute(batch).float()
-                check_finite(r_int, getattr(module, "name", type(module).__name__))
+            if self.reward_routing is RewardRouting.INTRINSIC:
+                r_int = r_module
                 extra["reward/intrinsic_mean"] = r_int.mean()
-                rewards = rewards + cfg.int_coef * r_int
+            else:
+                extra["reward/module_mean"] = r_module.mean()
+                rewards = route_reward(self.reward_routing, rewards, r_module)
+                if self.reward_routing is RewardRouting.ADD:
+                    extra["reward/total_mean"] = rewards.mean()
+        if cfg.single_value_stream:
+            rewards = cfg.ext_coef * rewards + (cfg.int_coef * r_int if r_int is not None else 0.0)
         adv, ret_ext = compute_gae(rewards, s.values[..., 0], next_values[..., 0], s.terminated, done, cfg.gamma, cfg.gae_lambda)
         returns = [ret_ext]
         if self.num_value_streams == 2:
-            r_int = module.compute(batch).float()
-            check_finite(r_int, getattr(module, "name", type(module).__name__))
-            extra["reward/intrinsic_mean"] = r_int.mean()
             episodic = bool(module.episodic)
             stop = done if episodic else torch.zeros_like(done)
             term = s.terminated if episodic else torch.zeros_like(done)
