@@ -78,6 +78,19 @@ from rlcore.tensors import Obs
 StepResult = tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]
 
 
+class EnvOptionError(ValueError):
+    """A constructor option of a batched env (``env.options.<option>`` in a config) has a bad value.
+
+    Backends raise it for the keyword options their ``make`` passes on, so the training app can name
+    the config key (``env.options.layout must be one of ...``) without parsing the message.
+    ``option`` is the keyword's name; the message starts with it.
+    """
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"{option} {message}")
+        self.option = option
+
+
 class BatchedEnv(abc.ABC):
     """Abstract batched environment; see the module docstring for the contract."""
 

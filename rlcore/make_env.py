@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-from rlcore.env import BatchedEnv
+from rlcore.env import BatchedEnv, EnvOptionError
 
 GYMNASIUM_ADAPTER = "rlcore.adapters.gymnasium"
 #: ``env.batched_module`` when the config names none (the configs' default batched backend)
@@ -79,9 +79,8 @@ def make_env(env_cfg: Mapping[str, Any], device: torch.device | str, seed: Optio
         module = _batched_backend(env_cfg.get("batched_module", DEFAULT_BATCHED_MODULE))
         try:
             return module.make(env_id, num_envs=n, device=device, seed=seed, **_checked_options(module.make, options))
-        except ValueError as exc:
-            key = next((k for k in options if str(exc).startswith(k)), None)
-            if key is None:
+        except EnvOptionError as exc:
+            if exc.option not in options:  # a default the config did not set: not the config's fault
                 raise
             raise ValueError(f"env.options.{exc}") from exc
     if options:

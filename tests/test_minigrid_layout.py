@@ -7,6 +7,7 @@ import torch
 
 import envs.minigrid as mg
 from rlcore.config import compose_config
+from rlcore.env import EnvOptionError
 from rlcore.make_env import make_env
 
 TASK = "MiniGrid-KeyCorridorS3R3-v0"
@@ -83,12 +84,21 @@ def test_env_options_reach_the_batched_env():
 @pytest.mark.parametrize("options, message", [
     ("{layuot: fixed}", r"env\.options\.layuot is not an option of this env backend; options: .*layout"),
     ("{layout: fxed}", r"env\.options\.layout must be one of"),
+    ("{layout: fixed, layout_seed: -2}", r"env\.options\.layout_seed must be a non-negative integer, got -2"),
+    ("{obs_mode: egocentric}", r"env\.options\.obs_mode must be one of"),
     ("3", r"env\.options must be a mapping"),
 ])
 def test_bad_env_options_name_the_key(options, message):
     cfg = compose_config("train", [f"env.id={TASK}", f"env.options={options}"])
     with pytest.raises(ValueError, match=message):
         make_env(cfg.env, "cpu", seed=0, num_envs=2)
+
+
+def test_bad_options_raise_the_contract_error_naming_the_option():
+    with pytest.raises(EnvOptionError) as info:
+        mg.make(TASK, num_envs=2, layout="fixed", layout_seed=1.5)
+    assert info.value.option == "layout_seed"
+    assert str(info.value).startswith("layout_seed ")
 
 
 def test_env_options_are_refused_for_the_gymnasium_adapter():

@@ -24,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlcore.env import BatchedEnv
+from rlcore.env import BatchedEnv, EnvOptionError
 from rlcore.spec import StateField, TaskInfo, describe_grid_obs
 
 from . import constants as C
@@ -156,15 +156,15 @@ class BatchedMiniGrid(BatchedEnv):
         self.missions: list[str] = list(spec.missions)
         self.validate_actions = (self.device.type == "cpu") if validate_actions is None else bool(validate_actions)
         if reset_mode not in ("auto", "where", "index"):
-            raise ValueError(f"reset_mode must be 'auto', 'where' or 'index', got {reset_mode!r}")
+            raise EnvOptionError("reset_mode", f"must be 'auto', 'where' or 'index', got {reset_mode!r}")
         self.reset_mode = ("index" if self.device.type == "cpu" else "where") if reset_mode == "auto" else reset_mode
         if obs_mode not in self.OBS_MODES:
-            raise ValueError(f"obs_mode must be one of {self.OBS_MODES}, got {obs_mode!r}")
+            raise EnvOptionError("obs_mode", f"must be one of {self.OBS_MODES}, got {obs_mode!r}")
         self.obs_mode = obs_mode
         if layout not in self.LAYOUTS:
-            raise ValueError(f"layout must be one of {self.LAYOUTS}, got {layout!r}")
+            raise EnvOptionError("layout", f"must be one of {self.LAYOUTS}, got {layout!r}")
         if isinstance(layout_seed, bool) or not isinstance(layout_seed, (int, np.integer)) or layout_seed < 0:
-            raise ValueError(f"layout_seed must be a non-negative integer, got {layout_seed!r}")
+            raise EnvOptionError("layout_seed", f"must be a non-negative integer, got {layout_seed!r}")
         self.layout, self.layout_seed = layout, int(layout_seed)
 
         self.num_actions = spec.num_actions
