@@ -197,6 +197,84 @@ class TrajectoryDataset:
                    next_state=env_major.next_state, log_prob=env_major.log_prob, episode_success=episode_success,
                    metadata=dict(metadata or {}))
 
+    @classmethod
+    def from_arrays(cls, *, observations: Any, actions: Any, rewards: Any, terminals: Any, timeouts: Any = None,
+                    next_observations: Any = None, device: torch.device | str = "cpu",
+                    metadata: Optional[dict[str, Any]] = None, source: str = "arrays") -> "TrajectoryDataset":
+        """Build from D4RL-style flat arrays (numpy arrays or tensors, leading dim ``M``, time order).
+
+        An episode ends where ``terminals`` (a terminal state: value 0) or ``timeouts`` (a time limit:
+        bootstrap) is set; a final episode that neither marks is cut there and stored as truncated.
+        Where both flags are set, the termination wins. ``observations`` may be a dict of arrays.
+        Without ``next_observations`` the next observation is the following row inside an episode,
+        and at an episode's last transition its own observation (a terminal's next observation is
+        never used; a truncation's bootstrap then reads the last observation seen, an approximation:
+        pass ``next_observations`` to avoid it). Discrete actions (integer arrays, shape ``[M]``)
+        become int64, others float32; rewards float32. Raises :class:`DatasetError` naming ``source``
+        and the field for mismatched lengths, NaN/Inf, or an empty dataset.
+        """
+
+        def tensor(name: str, x: Any) -> torch.Tensor:
+            try:
+                return torch.as_tensor(x).to(device)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise DatasetError(f"{source}: field '{name}' cannot be read as an array: {exc}") from exc
+
+        def to_obs(name: str, x: Any) -> Obs:
+            return {str(k): tensor(f"{name}/{k}", v) for k, v in x.items()} if isinstance(x, dict) else tensor(name, x)
+
+        obs = to_obs("observations", observations)
+        reward = tensor("rewards", rewards)
+        M = int(reward.shape[0]) if reward.dim() else -1
+        if M <= 0:
+            raise DatasetError(f"{source}: field 'rewards' must be a non-empty 1-d array, got shape {tuple(reward.shape)}")
+
+        def check_len(name: str, x: torch.Tensor) -> None:
+            if x.dim() == 0 or x.shape[0] != M:
+                raise DatasetError(f"{source}: field '{name}' has {x.shape[0] if x.dim() else 0} rows, "
+                                   f"expected {M} (the length of 'rewards')")
+
+        for key, value in (obs.items() if isinstance(obs, dict) else [("observations", obs)]):
+            check_len(key if key == "observations" else f"observations/{key}", value)
+        action = tensor("actions", actions)
+        check_len("actions", action)
+        terminated = tensor("terminals", terminals)
+        check_len("terminals", terminated)
+        terminated = terminated.bool().reshape(M)
+        truncated = torch.zeros(M, dtype=torch.bool, device=terminated.device)
+        if timeouts is not None:
+            timeout = tensor("timeouts", timeouts)
+            check_len("timeouts", timeout)
+            truncated = timeout.bool().reshape(M) & ~terminated
+        truncated[-1] |= ~terminated[-1]
+        done = terminated | truncated
+        start = torch.ones_like(done)
+        start[1:] = done[:-1]
+        if next_observations is not None:
+            next_obs = to_obs("next_observations", next_observations)
+            for key, value in (next_obs.items() if isinstance(next_obs, dict) else [("next_observations", next_obs)]):
+                check_len(key if key == "next_observations" else f"next_observations/{key}", value)
+        else:
+            follow = torch.arange(1, M + 1, device=done.device).clamp_(max=M - 1)
+            follow = torch.where(done, torch.arange(M, device=done.device), follow)
+            next_obs = obs_map(lambda t: t[follow], obs)
+        if action.is_floating_point():
+            action = action.float()
+        elif action.dim() == 1:
+            action = action.long()
+        else:
+            raise DatasetError(f"{source}: field 'actions' holds integers of shape {tuple(action.shape)}; discrete "
+                               f"actions must be 1-d [M]")
+        reward = reward.float()
+        episode_id = torch.cumsum(start.long(), 0) - 1
+        E = int(episode_id[-1]) + 1
+        lengths = torch.bincount(episode_id, minlength=E)
+        returns = torch.zeros(E, dtype=torch.float64, device=reward.device).index_add_(0, episode_id, reward.double())
+        ds = cls(obs=obs, action=action, reward=reward, next_obs=next_obs, terminated=terminated, truncated=truncated,
+                 episode_id=episode_id, episode_start=start, episode_return=returns.float(), episode_length=lengths,
+                 metadata=dict(metadata or {}))
+        ds.validate(source=source)
+        return ds
 
     # ------------------------------------------------------------------------------ checks
     def validate(self, source: str = "dataset") -> None:
