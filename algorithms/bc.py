@@ -28,7 +28,7 @@ from torch import nn
 from algorithms.policies import ActorCritic, learner_args_from_config
 from rlcore.callbacks import CallbackLike, as_callback
 from rlcore.checkpoint import CheckpointError, load_checkpoint
-from rlcore.data import TrajectoryDataset, UniformSampler, check_dataset_spaces
+from rlcore.data import Sampler, TrajectoryDataset, UniformSampler, check_dataset_spaces
 from rlcore.learner import Learner
 from rlcore.spaces import space_from_dict, space_to_dict
 from rlcore.tensors import Obs
@@ -115,9 +115,11 @@ class BC(Learner):
         return out
 
     def fit(self, dataset: TrajectoryDataset, n_steps: int, callback: CallbackLike = None, reset_num_timesteps: bool = True,
-            progress_bar: bool = False) -> "BC":
+            progress_bar: bool = False, sampler: Optional[Sampler] = None) -> "BC":
         """Train until ``num_timesteps >= n_steps`` gradient steps; ``callback`` gets
-        ``on_rollout_end(metrics)`` every ``log_every`` steps (returning False stops).
+        ``on_rollout_end(metrics)`` every ``log_every`` steps (returning False stops). ``sampler``
+        draws the minibatches (uniform with replacement by default; e.g.
+        ``rlcore.data.make_sampler(dataset, "aw")`` for advantage-weighted cloning).
 
         Minibatches are drawn on the learner's device; the host syncs are one per gradient step for
         the non-finite-loss guard (as PPO's per minibatch) and one per ``log_every`` steps for the
@@ -132,7 +134,10 @@ class BC(Learner):
         data = dataset.to(self.device) if dataset.device != self.device else dataset
         if reset_num_timesteps:
             self.num_timesteps = 0
-        sampler = UniformSampler(len(data), self.device)
+        if sampler is None:
+            sampler = UniformSampler(len(data), self.device)
+        elif getattr(sampler, "device", self.device) != self.device:
+            raise ValueError(f"BC.fit: the sampler draws on {sampler.device}, the learner runs on {self.device}")
         cfg = self.config
         cb = as_callback(callback)
         cb.init_callback(self)

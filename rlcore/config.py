@@ -96,6 +96,11 @@ class LoggerConfig:
 @dataclass
 class DatasetConfig:
     path: Optional[str] = None      # offline learners: a dataset file (python -m rlcore.collect ...)
+    # how offline learners draw minibatches (rlcore.data.trajectory_weights, Hong et al. 2023):
+    sampler: str = "uniform"        # uniform | rw (by return) | aw (by advantage over V(s0)) | topk
+    alpha: float = 0.1              # temperature of rw / aw (the paper's 0.1); larger is closer to uniform
+    top_k_percent: float = 10.0     # topk: the best trajectories kept, in percent of trajectories
+    baseline: str = "auto"          # aw's V(s0): linear (the paper's) | learned | auto
 
 
 @dataclass

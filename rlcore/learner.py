@@ -101,8 +101,10 @@ class Learner(abc.ABC):
         raise NotImplementedError(f"{type(self).__name__} is an offline learner: train it with fit(dataset, n_steps)")
 
     def fit(self, dataset: Any, n_steps: int, callback: CallbackLike = None, reset_num_timesteps: bool = True,
-            progress_bar: bool = False) -> "Learner":
-        """Offline training until ``num_timesteps >= n_steps`` gradient steps on ``dataset``."""
+            progress_bar: bool = False, sampler: Any = None) -> "Learner":
+        """Offline training until ``num_timesteps >= n_steps`` gradient steps on ``dataset``, drawing
+        minibatch indices from ``sampler`` (a :class:`rlcore.data.Sampler` over the dataset's
+        transitions; ``None``: uniform)."""
         raise NotImplementedError(f"{type(self).__name__} is an online learner: train it with learn(total_timesteps)")
 
     @abc.abstractmethod

@@ -113,6 +113,20 @@ def _load_dataset(cfg: DictConfig, env, device: torch.device):
     return dataset
 
 
+def _make_sampler(cfg: DictConfig, dataset, seed: int):
+    """The minibatch sampler of ``dataset.sampler`` (``rlcore.data.trajectory_weights``); ConfigError
+    naming the ``dataset.*`` key for a bad setting."""
+    from rlcore.data import check_sampler_args, make_sampler
+
+    d = cfg.dataset
+    try:
+        check_sampler_args(str(d.sampler), d.alpha, d.top_k_percent, str(d.baseline), prefix="dataset.")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return make_sampler(dataset, str(d.sampler), float(d.alpha), top_k_percent=float(d.top_k_percent),
+                        baseline=str(d.baseline), seed=seed)
+
+
 class _TrainerCallback(Callback):
     """Logs every iteration, evaluates and checkpoints on their schedules."""
 
@@ -149,6 +163,7 @@ class _Run:
                               f"(reward={cfg.reward.name}): use reward=none")
         reward_module = _build_reward(cfg.reward, self.env)
         self.dataset = _load_dataset(cfg, self.env, self.device) if self.offline else None
+        self.sampler = _make_sampler(cfg, self.dataset, int(cfg.seed)) if self.offline else None
         self.model: Learner = algo_cls.from_config(self.env, OmegaConf.to_container(cfg.algo, resolve=True, enum_to_str=True),
                                                    reward_module=reward_module, seed=int(cfg.seed))
         self.model.on_non_finite = checkpoint_on_non_finite(self.ckpt_dir / "ckpt_last_good_before_nan.pt")
@@ -263,7 +278,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
             callbacks = ([run.visitation] if run.visitation is not None else []) + [_TrainerCallback(run)]
             common = dict(callback=callbacks, reset_num_timesteps=run.resumed_from is None, progress_bar=bool(cfg.progress_bar))
             if run.offline:
-                run.model.fit(run.dataset, total, **common)
+                run.model.fit(run.dataset, total, sampler=run.sampler, **common)
             else:
                 run.model.learn(total, **common)
     except KeyboardInterrupt:
@@ -295,6 +310,8 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
         "total_timesteps": 0 if run.offline else int(run.model.num_timesteps),
         "gradient_steps": int(run.model.num_timesteps) if run.offline else None,
         "dataset": OmegaConf.select(cfg, "dataset.path") if run.offline else None,
+        "sampler": ({k: OmegaConf.select(cfg, f"dataset.{k}") for k in ("sampler", "alpha", "top_k_percent", "baseline")}
+                    if run.offline else None),
         "wall_time_s": wall,
         "fps": 0.0 if run.offline else run.model.num_timesteps / max(wall, 1e-9),
         "eval_return_mean": final_eval["return_mean"],

@@ -78,6 +78,40 @@ def test_bc_refuses_mismatched_dataset():
         BC(ChainEnv(num_envs=2, length=7)).fit(demos, 10)
 
 
+def _mixed_chain_data():
+    """ChainEnv(length 8, 12 steps): 40 episodes of a left-leaning policy (right with p 0.3, which
+    almost never reaches the end) and 2 of the expert."""
+    from rlcore.data import TrajectoryDataset
+
+    gen = torch.Generator().manual_seed(0)
+    poor = collect(ChainEnv(num_envs=8, length=8, max_steps=12), lambda o: (torch.rand(o.shape[0], generator=gen) < 0.3).long(),
+                   n_episodes=40, seed=0)
+    expert = collect(ChainEnv(num_envs=2, length=8, max_steps=12), _right, n_episodes=2, seed=1)
+    arrays = {}
+    for name in ("obs", "action", "reward", "terminated", "truncated", "next_obs"):
+        arrays[name] = torch.cat([getattr(poor, name), getattr(expert, name)])
+    return TrajectoryDataset.from_arrays(observations=arrays["obs"], actions=arrays["action"], rewards=arrays["reward"],
+                                         terminals=arrays["terminated"], timeouts=arrays["truncated"],
+                                         next_observations=arrays["next_obs"], metadata=dict(poor.metadata))
+
+
+def test_bc_with_return_weighting_clones_the_few_good_trajectories():
+    """Hong et al. 2023 on a toy mixture: uniform BC copies the poor majority, RW copies the expert."""
+    from rlcore.data import make_sampler
+
+    data = _mixed_chain_data()
+    assert float(data.episode_return.mean()) < 0.2
+    env = ChainEnv(num_envs=4, length=8, max_steps=12)
+    results = {}
+    for mode in ("uniform", "rw"):
+        model = BC(env, seed=0, batch_size=64, learning_rate=3e-3, log_every=100)
+        model.fit(data, 300, sampler=make_sampler(data, mode, 0.1))
+        results[mode] = evaluate_policy(lambda o: model.act(o, deterministic=True),
+                                        ChainEnv(num_envs=16, length=8, max_steps=12), seed=1)["success_rate"]
+    assert results["rw"] == 1.0
+    assert results["uniform"] < 0.5
+
+
 # ------------------------------------------------------------------------------ the training app
 FAST = ["env.id=MiniGrid-Empty-5x5-v0", "env.num_envs=8", "eval.num_episodes=4", "progress_bar=false", "algo=bc",
         "algo.params.log_every=50", "algo.params.batch_size=32"]
@@ -130,6 +164,19 @@ def test_app_offline_errors_name_the_key_or_file(compose_cfg, tmp_path, empty_da
         train(compose_cfg(*FAST, f"dataset.path={empty_dataset}", "reward=counts", "fit_steps=10"), tmp_path / "c")
     with pytest.raises(ConfigError, match="fit_steps"):
         train(compose_cfg(*FAST, f"dataset.path={empty_dataset}", "fit_steps=0"), tmp_path / "d")
+    with pytest.raises(ConfigError, match="dataset.sampler must be one of uniform, rw, aw, topk, got 'best'"):
+        train(compose_cfg(*FAST, f"dataset.path={empty_dataset}", "fit_steps=10", "dataset.sampler=best"), tmp_path / "e")
+    with pytest.raises(ConfigError, match="dataset.alpha must be a finite number > 0, got -0.5"):
+        train(compose_cfg(*FAST, f"dataset.path={empty_dataset}", "fit_steps=10", "dataset.sampler=rw",
+                          "dataset.alpha=-0.5"), tmp_path / "f")
+
+
+def test_app_offline_learner_with_a_weighted_sampler(compose_cfg, tmp_path, empty_dataset):
+    cfg = compose_cfg(*FAST, f"dataset.path={empty_dataset}", "fit_steps=100", "eval.every_fit_steps=100",
+                      "checkpoint.every_fit_steps=100", "logger=minimal", "dataset.sampler=aw", "dataset.alpha=0.2")
+    summary = train(cfg, tmp_path / "run")
+    assert summary["gradient_steps"] == 100
+    assert summary["sampler"] == {"sampler": "aw", "alpha": 0.2, "top_k_percent": 10.0, "baseline": "auto"}
 
 
 @pytest.mark.slow

@@ -64,15 +64,24 @@ WEIGHT_MODES = ("uniform", "rw", "aw", "topk")
 BASELINES = ("auto", "linear", "learned")
 
 
-def _check_args(mode: str, alpha: float, top_k_percent: float, baseline: str) -> None:
+def check_sampler_args(mode: str, alpha: float, top_k_percent: float = 10.0, baseline: str = "auto",
+                       prefix: Optional[str] = None) -> None:
+    """``ValueError`` naming the bad argument. With ``prefix`` (e.g. ``"dataset."``, the training app's
+    config keys) the names are ``<prefix>sampler``, ``<prefix>alpha``, ...; else ``sampler mode``,
+    ``sampler alpha``, ..."""
+    def name(arg: str) -> str:
+        if prefix is None:
+            return f"sampler {'mode' if arg == 'sampler' else arg}"
+        return f"{prefix}{arg}"
+
     if mode not in WEIGHT_MODES:
-        raise ValueError(f"sampler mode must be one of {', '.join(WEIGHT_MODES)}, got {mode!r}")
+        raise ValueError(f"{name('sampler')} must be one of {', '.join(WEIGHT_MODES)}, got {mode!r}")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
-        raise ValueError(f"sampler alpha must be a finite number > 0, got {alpha!r}")
-    if not (isinstance(top_k_percent, (int, float)) and 0 < float(top_k_percent) <= 100):
-        raise ValueError(f"sampler top_k_percent must lie in (0, 100], got {top_k_percent!r}")
+        raise ValueError(f"{name('alpha')} must be a finite number > 0, got {alpha!r}")
+    if isinstance(top_k_percent, bool) or not (isinstance(top_k_percent, (int, float)) and 0 < float(top_k_percent) <= 100):
+        raise ValueError(f"{name('top_k_percent')} must lie in (0, 100], got {top_k_percent!r}")
     if baseline not in BASELINES:
-        raise ValueError(f"sampler baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
+        raise ValueError(f"{name('baseline')} must be one of {', '.join(BASELINES)}, got {baseline!r}")
 
 
 def _min_max(x: torch.Tensor) -> torch.Tensor:
@@ -182,7 +191,7 @@ def trajectory_weights(dataset: TrajectoryDataset, mode: str = "uniform", alpha:
     """Sampling weights ``float64[M]`` over the dataset's transitions, summing to 1 (see the module
     docstring for the modes and the paper). Raises :class:`~rlcore.data.DatasetError` for an empty
     dataset and ``ValueError`` naming the bad argument."""
-    _check_args(mode, alpha, top_k_percent, baseline)
+    check_sampler_args(mode, alpha, top_k_percent, baseline)
     M, E = len(dataset), dataset.num_episodes
     if M == 0 or E == 0:
         raise DatasetError("trajectory_weights: the dataset holds no transitions")
@@ -224,7 +233,7 @@ def make_sampler(dataset: TrajectoryDataset, mode: str = "uniform", alpha: float
     """The sampler for ``mode``: :class:`UniformSampler` for ``"uniform"``, else a
     :class:`WeightedSampler` over :func:`trajectory_weights` (``kwargs`` go to it)."""
     if mode == "uniform":
-        _check_args(mode, alpha, kwargs.get("top_k_percent", 10.0), kwargs.get("baseline", "auto"))
+        check_sampler_args(mode, alpha, kwargs.get("top_k_percent", 10.0), kwargs.get("baseline", "auto"))
         if len(dataset) == 0:
             raise DatasetError("make_sampler: the dataset holds no transitions")
         return UniformSampler(len(dataset), dataset.device)
