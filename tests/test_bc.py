@@ -106,7 +106,7 @@ def test_bc_with_return_weighting_clones_the_few_good_trajectories():
     for mode in ("uniform", "rw"):
         model = BC(env, seed=0, batch_size=64, learning_rate=3e-3, log_every=100)
         model.fit(data, 300, sampler=make_sampler(data, mode, 0.1))
-        results[mode] = evaluate_policy(lambda o: model.act(o, deterministic=True),
+        results[mode] = evaluate_policy(lambda o, m=model: m.act(o, deterministic=True),
                                         ChainEnv(num_envs=16, length=8, max_steps=12), seed=1)["success_rate"]
     assert results["rw"] == 1.0
     assert results["uniform"] < 0.5
