@@ -113,6 +113,16 @@ def _load_dataset(cfg: DictConfig, env, device: torch.device):
     return dataset
 
 
+def _normalized_score(run: "_Run", return_mean: float) -> Optional[float]:
+    """D4RL's ``100 * (R - R_random) / (R_expert - R_random)`` of the final evaluation, for an offline
+    learner whose dataset's metadata holds both references (``rlcore.data.make_mixed`` stores them)."""
+    from rlcore.data import REF_EXPERT, REF_RANDOM, normalized_score
+
+    if not run.offline or any(run.dataset.metadata.get(k) is None for k in (REF_RANDOM, REF_EXPERT)):
+        return None
+    return normalized_score([return_mean], run.dataset.metadata)
+
+
 def _make_sampler(cfg: DictConfig, dataset, seed: int):
     """The minibatch sampler of ``dataset.sampler`` (``rlcore.data.trajectory_weights``); ConfigError
     naming the ``dataset.*`` key for a bad setting."""
@@ -319,6 +329,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
         "eval_success_rate": final_eval["success_rate"],
         "eval_length_mean": final_eval["length_mean"],
         "eval_episodes": final_eval["episodes"],
+        "normalized_score": _normalized_score(run, final_eval["return_mean"]),
         "resumed_from": run.resumed_from,
         "run_dir": str(run_dir),
         "learning_curve": str(curve) if curve else None,

@@ -134,6 +134,7 @@ def test_app_trains_offline_learner_with_the_same_run_dir(compose_cfg, tmp_path,
     summary = train(cfg, run)
     assert summary["gradient_steps"] == 200 and summary["total_timesteps"] == 0
     assert summary["dataset"] == str(empty_dataset) and summary["algo"] == "bc"
+    assert summary["normalized_score"] is None  # the dataset stores no reference returns
     assert json.loads((run / "summary.json").read_text())["gradient_steps"] == 200
     for name in ("config.yaml", "final_model.pt", "learning_curve.png", "progress.csv"):
         assert (run / name).exists(), name
@@ -172,11 +173,17 @@ def test_app_offline_errors_name_the_key_or_file(compose_cfg, tmp_path, empty_da
 
 
 def test_app_offline_learner_with_a_weighted_sampler(compose_cfg, tmp_path, empty_dataset):
-    cfg = compose_cfg(*FAST, f"dataset.path={empty_dataset}", "fit_steps=100", "eval.every_fit_steps=100",
+    from rlcore.data import REF_EXPERT, REF_RANDOM, load_dataset
+
+    data = load_dataset(empty_dataset)
+    data.metadata.update({REF_RANDOM: 0.0, REF_EXPERT: 0.5})
+    path = save_dataset(data, tmp_path / "with_refs.safetensors")
+    cfg = compose_cfg(*FAST, f"dataset.path={path}", "fit_steps=100", "eval.every_fit_steps=100",
                       "checkpoint.every_fit_steps=100", "logger=minimal", "dataset.sampler=aw", "dataset.alpha=0.2")
     summary = train(cfg, tmp_path / "run")
     assert summary["gradient_steps"] == 100
     assert summary["sampler"] == {"sampler": "aw", "alpha": 0.2, "top_k_percent": 10.0, "baseline": "auto"}
+    assert summary["normalized_score"] == pytest.approx(100 * summary["eval_return_mean"] / 0.5)
 
 
 @pytest.mark.slow
