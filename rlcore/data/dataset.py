@@ -128,6 +128,52 @@ class TrajectoryDataset:
             sampler = UniformSampler(len(self), self.device)
         return self.transitions(sampler.sample(batch_size, generator))
 
+    def relabel(self, reward_module: Any, mode: str = "replace", coef: float = 1.0,
+                chunk_size: int = 65_536) -> "TrajectoryDataset":
+        """A copy whose rewards come from ``reward_module`` (any :class:`~rlcore.reward.RewardModule`:
+        a learned reward, compiled reward code, an exploration bonus).
+
+        ``mode="replace"``: ``coef * module_reward``; ``"add"``: ``reward + coef * module_reward``.
+        The module sees the transitions in dataset order, one episode after another, as one env
+        (batches ``[C, 1]`` of ``chunk_size`` steps, with the done flags marking episode ends), so
+        modules with per-episode memory (episodic bonuses) see whole episodes in time order and
+        global ones count in dataset order. Its ``update`` is never called: the module stays as it
+        is. A module that reads privileged state needs a dataset that recorded it
+        (``collect(..., record_state=True)``). Episode returns are recomputed; the metadata records
+        the relabelling. Non-finite rewards raise, naming the module.
+        """
+        from rlcore.reward import check_finite
+
+        if mode not in ("replace", "add"):
+            raise ValueError(f"relabel mode must be 'replace' or 'add', got {mode!r}")
+        name = type(reward_module).__name__
+        if getattr(reward_module, "needs_state", False) and (self.state is None or self.next_state is None):
+            raise DatasetError(f"relabel: reward module '{name}' reads privileged state, which this dataset did not "
+                               f"record; collect it with record_state=True")
+        chunk_size = int(chunk_size)
+        if chunk_size <= 0:
+            raise ValueError(f"relabel chunk_size must be positive, got {chunk_size}")
+        out = []
+        with torch.no_grad():
+            for a in range(0, len(self), chunk_size):
+                batch = self.transitions(slice(a, a + chunk_size)).map(lambda x: x.unsqueeze(1))
+                if not getattr(reward_module, "needs_state", False):
+                    batch.state = batch.next_state = None
+                values = reward_module.compute(batch)
+                if not isinstance(values, torch.Tensor) or tuple(values.shape) != tuple(batch.reward.shape):
+                    got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+                    raise ValueError(f"relabel: reward module '{name}' returned {got}, expected {tuple(batch.reward.shape)}")
+                out.append(values.reshape(-1).float())
+        module_reward = torch.cat(out).to(self.device)
+        check_finite(module_reward, name)
+        reward = coef * module_reward if mode == "replace" else self.reward + coef * module_reward
+        reward = reward.float()
+        returns = torch.zeros(self.num_episodes, dtype=torch.float64, device=self.device).index_add_(
+            0, self.episode_id, reward.double()).float()
+        meta = dict(self.metadata)
+        meta["relabelled"] = {"module": name, "mode": mode, "coef": float(coef), "before": meta.get("relabelled")}
+        return replace(self, reward=reward, episode_return=returns, metadata=meta)
+
     def episode_offsets(self) -> torch.Tensor:
         """int64[E + 1]: episode ``e`` holds transitions ``offsets[e]:offsets[e + 1]``."""
         zero = torch.zeros(1, dtype=torch.int64, device=self.device)
