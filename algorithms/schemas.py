@@ -1,6 +1,6 @@
 """Hydra structured configs of the learners: the dataclasses are the one source of defaults.
 
-``register_configs()`` stores ``algo/ppo_schema`` and ``algo/bc_schema`` in Hydra's ConfigStore;
+``register_configs()`` stores ``algo/<name>_schema`` (ppo, bc, iql) in Hydra's ConfigStore;
 ``configs/algo/<name>.yaml`` extends its schema in its defaults list and carries only overrides.
 Composition then refuses an unknown key (``algo.params.lerning_rate``) or a wrong type or enum value
 (``algo.params.n_steps=abc``, ``algo.policy.activation=gelu``), naming the key.
@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from algorithms.bc import BCConfig
+from algorithms.iql import IQLConfig
+from algorithms.offline_nets import OfflineNetConfig
 from algorithms.ppo import PPOConfig
 from rlcore.config import ConfigChoice
 
@@ -55,6 +57,14 @@ class BCAlgoConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
 
+@dataclass
+class IQLAlgoConfig:
+    name: str = "iql"
+    class_path: str = "algorithms.iql.IQL"
+    params: IQLConfig = field(default_factory=IQLConfig)
+    policy: OfflineNetConfig = field(default_factory=OfflineNetConfig)
+
+
 def register_configs() -> None:
     """Store the learners' schemas in Hydra's ConfigStore (idempotent)."""
     from hydra.core.config_store import ConfigStore
@@ -62,3 +72,4 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(group="algo", name="ppo_schema", node=PPOAlgoConfig)
     cs.store(group="algo", name="bc_schema", node=BCAlgoConfig)
+    cs.store(group="algo", name="iql_schema", node=IQLAlgoConfig)
