@@ -221,7 +221,8 @@ def test_rlexplore_protocol_composes(tmp_path):
                                                                                                     0.1, 100.0, 0.25)
     assert cfg.reward.module.gamma == 0.0 and cfg.reward.module.episodic is True
     assert p.single_value_stream
-    # the bonus networks read the view without the heading, E3B with RLLTE's embedding settings
+    assert cfg.env.options == {"obs_mode": "full"}  # RLLTE's MiniGrid default: the whole grid, fully observable
+    # the bonus networks read the observation without the separate heading, E3B with RLLTE's embedding settings
     e3b_cmd = bench.train_command(proto, TASK_A, "e3b", 0, tmp_path / "e", 500)
     rnd_cmd = bench.train_command(proto, TASK_A, "rnd", 0, tmp_path / "r", 500)
     none_cmd = bench.train_command(proto, TASK_A, "none", 0, tmp_path / "n", 500)
