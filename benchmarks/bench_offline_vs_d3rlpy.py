@@ -116,7 +116,8 @@ def main() -> None:
                 print(f"threads {threads} rep {rep}: ours {ours:,.0f} steps/s, d3rlpy {peer:,.0f} steps/s, "
                       f"ratio {ours / peer:.2f}", flush=True)
     after = uptime()
-    print(f"\n{args.algo} on {args.env if not args.data else args.data} ({len(data):,} transitions), batch 256, "
+    source = args.data if args.data else args.env
+    print(f"\n{args.algo} on {source} ({len(data):,} transitions), batch 256, "
           f"{args.steps} timed steps after {args.warmup}; {platform.processor() or platform.machine()}, torch {torch.__version__}")
     print(f"uptime before: {before}\nuptime after:  {after}\n")
     print("| threads | ours (steps/s, median) | d3rlpy (steps/s, median) | ratio per rep | median ratio |")
