@@ -118,7 +118,8 @@ def main() -> None:
     after = uptime()
     source = args.data if args.data else args.env
     print(f"\n{args.algo} on {source} ({len(data):,} transitions), batch 256, "
-          f"{args.steps} timed steps after {args.warmup}; {platform.processor() or platform.machine()}, torch {torch.__version__}")
+          f"{args.steps} timed steps after {args.warmup}; {platform.processor() or platform.machine()}, "
+          f"torch {torch.__version__}")
     print(f"uptime before: {before}\nuptime after:  {after}\n")
     print("| threads | ours (steps/s, median) | d3rlpy (steps/s, median) | ratio per rep | median ratio |")
     print("|---:|---:|---:|---|---:|")
