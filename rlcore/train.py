@@ -107,6 +107,9 @@ def _load_dataset(cfg: DictConfig, env, device: torch.device):
         raise ConfigError(f"algo={cfg.algo.name} is an offline learner: set dataset.path=<file made by rlcore.collect>")
     dataset = load_dataset(path, device=device)
     dataset.metadata["path"] = str(path)
+    if dataset.num_complete_episodes == 0:
+        raise DatasetError(f"dataset {path} holds no complete episode: all {dataset.num_episodes} were cut by the "
+                           f"collection budget (collect more steps, or n_episodes=)")
     saved_env = dataset.metadata.get("env_id")
     if saved_env and saved_env != str(cfg.env.id):
         raise DatasetError(f"dataset {path} was collected on env.id={saved_env!r}, the config asks for {cfg.env.id!r}")

@@ -165,6 +165,13 @@ def test_app_offline_errors_name_the_key_or_file(compose_cfg, tmp_path, empty_da
         train(compose_cfg(*FAST, f"dataset.path={empty_dataset}", "reward=counts", "fit_steps=10"), tmp_path / "c")
     with pytest.raises(ConfigError, match="fit_steps"):
         train(compose_cfg(*FAST, f"dataset.path={empty_dataset}", "fit_steps=0"), tmp_path / "d")
+    from rlcore.data import load_dataset
+
+    cut_only = load_dataset(empty_dataset)
+    cut_only = cut_only.select_episodes(cut_only.episode_cut.nonzero().squeeze(1))
+    cut_path = save_dataset(cut_only, tmp_path / "cut_only.safetensors")
+    with pytest.raises(DatasetError, match="cut_only.safetensors holds no complete episode: all 8 were cut"):
+        train(compose_cfg(*FAST, f"dataset.path={cut_path}", "fit_steps=10"), tmp_path / "g")
     with pytest.raises(ConfigError, match="dataset.sampler must be one of uniform, rw, aw, topk, got 'best'"):
         train(compose_cfg(*FAST, f"dataset.path={empty_dataset}", "fit_steps=10", "dataset.sampler=best"), tmp_path / "e")
     with pytest.raises(ConfigError, match="dataset.alpha must be a finite number > 0, got -0.5"):

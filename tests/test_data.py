@@ -58,6 +58,7 @@ def test_collect_n_episodes_takes_first_episodes_of_each_env():
     expected = lengths[0][:3] + lengths[1][:3] + lengths[2][:2] + lengths[3][:2]
     assert ds.episode_length.tolist() == expected
     assert ds.num_episodes == 10 and int(ds.done.sum()) == 10
+    assert not ds.episode_cut.any() and ds.num_complete_episodes == 10  # only whole episodes are kept
 
 
 def test_collect_n_steps_marks_budget_cut_as_truncated():
@@ -67,6 +68,7 @@ def test_collect_n_steps_marks_budget_cut_as_truncated():
     assert len(ds) == 40 and ds.num_episodes == 4
     assert ds.truncated.sum() == 4 and not ds.terminated.any()
     assert ds.episode_success.tolist() == [False] * 4
+    assert ds.episode_cut.tolist() == [True] * 4 and ds.num_complete_episodes == 0
 
 
 def test_collect_rejects_bad_budget():

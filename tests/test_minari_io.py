@@ -37,6 +37,7 @@ def _assert_equal(a: TrajectoryDataset, b: TrajectoryDataset) -> None:
         assert set(x) == set(y), name
         for k in x:
             assert x[k].dtype == y[k].dtype and torch.equal(x[k], y[k]), f"{name}/{k}"
+    assert torch.equal(a.episode_cut, b.episode_cut)
     assert (a.episode_success is None) == (b.episode_success is None)
     if a.episode_success is not None:
         assert torch.equal(a.episode_success, b.episode_success)
@@ -45,7 +46,7 @@ def _assert_equal(a: TrajectoryDataset, b: TrajectoryDataset) -> None:
 def test_minigrid_dataset_round_trips_losslessly(minigrid_data, tmp_path):
     data = minigrid_data
     assert isinstance(data.obs, dict) and "mission" in data.obs and data.obs["image"].dtype == torch.uint8
-    assert bool(data.truncated[-1])  # the collection budget cut the last episodes
+    assert bool(data.truncated[-1]) and bool(data.episode_cut[-1])  # the collection budget cut the last episodes
     path = save_minari(data, "rlreward/doorkey5x5/random-v0", root=tmp_path)
     assert (path / "data" / "main_data.hdf5").exists()
     back = load_minari("rlreward/doorkey5x5/random-v0", root=tmp_path)
@@ -97,6 +98,7 @@ def test_reads_a_dataset_made_by_minaris_own_tools_with_text_missions(tmp_path):
         load_minari("user-v0", root=tmp_path)
     data = load_minari("user-v0", root=tmp_path, missions=env.missions)
     assert data.episode_length.tolist() == lengths
+    assert data.episode_cut.tolist() == [False, True]  # the second episode ends with neither flag
     assert data.terminated.nonzero().squeeze(1).tolist() == [3] and data.truncated.nonzero().squeeze(1).tolist() == [6]
     assert data.obs["mission"].tolist() == [0] * 7
     assert data.metadata["observation_space"]["spaces"]["mission"] == {"type": "Discrete", "n": len(env.missions), "start": 0}

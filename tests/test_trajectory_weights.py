@@ -214,6 +214,7 @@ def test_from_arrays_segments_on_terminals_or_timeouts_and_cuts_the_last_episode
     assert ds.episode_length.tolist() == [3, 3, 2, 2]
     assert ds.terminated.nonzero().squeeze(1).tolist() == [2, 7]
     assert ds.truncated.nonzero().squeeze(1).tolist() == [5, 9]  # the unterminated final episode is cut at the end
+    assert ds.episode_cut.tolist() == [False, False, False, True] and ds.num_complete_episodes == 3
     assert ds.episode_return.tolist() == [3.0, 3.0, 2.0, 2.0]
     # next observations follow inside an episode and stay put at its end
     assert ds.next_obs[:, 0].tolist() == [1, 2, 2, 4, 5, 5, 7, 7, 9, 9]

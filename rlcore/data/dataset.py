@@ -21,6 +21,9 @@ Layout (``M`` transitions, ``E`` episodes)::
     state, next_state (optional): dict[str, Tensor[M, ...]] privileged state (``env.get_state()``)
     log_prob (optional): float32[M] log-probability of the action under the behaviour policy
     episode_success (optional): bool[E] the episode ended by reaching the task's goal
+    episode_cut (optional): bool[E] the episode did not end in the env: the collection budget or the
+                     end of the arrays cut it (its last transition is marked truncated, its return is
+                     partial); ``None`` when unknown (then every episode counts as complete)
     metadata:        JSON-able dict: ``env_id``, ``observation_space``/``action_space``
                      (:func:`rlcore.spaces.space_to_dict`), ``source`` (what collected it), ...
 
@@ -43,8 +46,8 @@ from rlcore.tensors import Obs, flatten_leading, obs_map
 TRANSITION_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "episode_id",
                      "episode_start", "state", "next_state", "log_prob")
 #: Per-episode fields (leading dim E).
-EPISODE_FIELDS = ("episode_return", "episode_length", "episode_success")
-OPTIONAL_FIELDS = ("state", "next_state", "log_prob", "episode_success")
+EPISODE_FIELDS = ("episode_return", "episode_length", "episode_success", "episode_cut")
+OPTIONAL_FIELDS = ("state", "next_state", "log_prob", "episode_success", "episode_cut")
 
 
 class DatasetError(ValueError):
@@ -69,6 +72,7 @@ class TrajectoryDataset:
     next_state: Optional[dict[str, torch.Tensor]] = None
     log_prob: Optional[torch.Tensor] = None
     episode_success: Optional[torch.Tensor] = None
+    episode_cut: Optional[torch.Tensor] = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------ basics
@@ -78,6 +82,12 @@ class TrajectoryDataset:
     @property
     def num_episodes(self) -> int:
         return int(self.episode_length.shape[0])
+
+    @property
+    def num_complete_episodes(self) -> int:
+        """Episodes that ended in the env (terminated, or truncated by its time limit), not cut by the
+        collection budget or the end of the arrays (see ``episode_cut``)."""
+        return self.num_episodes - (int(self.episode_cut.sum()) if self.episode_cut is not None else 0)
 
     @property
     def device(self) -> torch.device:
@@ -213,7 +223,8 @@ class TrajectoryDataset:
         last_of_env = torch.zeros(N, T, dtype=torch.bool, device=batch.device)
         last_of_env[:, -1] = True
         last_of_env = last_of_env.reshape(-1)
-        truncated |= last_of_env & ~(terminated | truncated)
+        cut = last_of_env & ~(terminated | truncated)  # still running when the recording stopped
+        truncated |= cut
         done = terminated | truncated
         start = torch.ones_like(done)
         start[1:] = done[:-1]
@@ -227,7 +238,7 @@ class TrajectoryDataset:
             rows = None
         pick = (lambda x: x) if rows is None else (lambda x: x[rows])
         env_major = env_major.map(pick)
-        terminated, truncated, start = pick(terminated), pick(truncated), pick(start)
+        terminated, truncated, start, cut = pick(terminated), pick(truncated), pick(start), pick(cut)
         episode_id = torch.cumsum(start.long(), 0) - 1
         E = int(episode_id[-1]) + 1 if episode_id.numel() else 0
         lengths = torch.bincount(episode_id, minlength=E)
@@ -237,11 +248,13 @@ class TrajectoryDataset:
             succ = pick(success.transpose(0, 1).reshape(-1))
             ends = (terminated | truncated).nonzero().squeeze(1)
             episode_success = succ[ends].bool()
+        episode_cut = torch.zeros(E, dtype=torch.bool, device=batch.device)
+        episode_cut[episode_id[cut]] = True
         return cls(obs=env_major.obs, action=env_major.action, reward=env_major.reward.float(),
                    next_obs=env_major.next_obs, terminated=terminated, truncated=truncated, episode_id=episode_id,
                    episode_start=start, episode_return=returns, episode_length=lengths, state=env_major.state,
                    next_state=env_major.next_state, log_prob=env_major.log_prob, episode_success=episode_success,
-                   metadata=dict(metadata or {}))
+                   episode_cut=episode_cut, metadata=dict(metadata or {}))
 
     @classmethod
     def from_arrays(cls, *, observations: Any, actions: Any, rewards: Any, terminals: Any, timeouts: Any = None,
@@ -292,6 +305,7 @@ class TrajectoryDataset:
             timeout = tensor("timeouts", timeouts)
             check_len("timeouts", timeout)
             truncated = timeout.bool().reshape(M) & ~terminated
+        last_is_cut = not bool(terminated[-1] | truncated[-1])
         truncated[-1] |= ~terminated[-1]
         done = terminated | truncated
         start = torch.ones_like(done)
@@ -316,9 +330,11 @@ class TrajectoryDataset:
         E = int(episode_id[-1]) + 1
         lengths = torch.bincount(episode_id, minlength=E)
         returns = torch.zeros(E, dtype=torch.float64, device=reward.device).index_add_(0, episode_id, reward.double())
+        episode_cut = torch.zeros(E, dtype=torch.bool, device=reward.device)
+        episode_cut[-1] = last_is_cut
         ds = cls(obs=obs, action=action, reward=reward, next_obs=next_obs, terminated=terminated, truncated=truncated,
                  episode_id=episode_id, episode_start=start, episode_return=returns.float(), episode_length=lengths,
-                 metadata=dict(metadata or {}))
+                 episode_cut=episode_cut, metadata=dict(metadata or {}))
         ds.validate(source=source)
         return ds
 
@@ -371,6 +387,10 @@ class TrajectoryDataset:
         check("episode_return", self.episode_return, torch.float32, E)
         if self.episode_success is not None:
             check("episode_success", self.episode_success, torch.bool, E)
+        if self.episode_cut is not None:
+            check("episode_cut", self.episode_cut, torch.bool, E)
+            if M and bool((self.episode_cut & self.terminated[self.done.nonzero().squeeze(1)]).any()):
+                fail("episode_cut", "marks an episode that terminated; a cut episode ends truncated")
         if M == 0:
             return
         expected_start = torch.ones_like(self.episode_start)

@@ -131,6 +131,7 @@ def save_minari(ds: TrajectoryDataset, dataset_id: str, *, root: Optional[str | 
     dest.parent.mkdir(parents=True, exist_ok=True)
     offsets = ds.episode_offsets().tolist()
     success = None if ds.episode_success is None else _np(ds.episode_success)
+    cut = None if ds.episode_cut is None else _np(ds.episode_cut)
     buffers = []
     for e in range(ds.num_episodes):
         a, b = offsets[e], offsets[e + 1]
@@ -143,6 +144,10 @@ def save_minari(ds: TrajectoryDataset, dataset_id: str, *, root: Optional[str | 
             flags = np.zeros(b - a + 1, dtype=bool)
             flags[-1] = bool(success[e])
             infos["success"] = flags
+        if cut is not None:
+            flags = np.zeros(b - a + 1, dtype=bool)
+            flags[-1] = bool(cut[e])
+            infos["cut"] = flags
         buffers.append(EpisodeBuffer(id=e, observations=_episode_obs(ds.obs, ds.next_obs, a, b), actions=_np(ds.action[a:b]),
                                      rewards=_np(ds.reward[a:b]), terminations=_np(ds.terminated[a:b]),
                                      truncations=_np(ds.truncated[a:b]), infos=infos))
@@ -243,7 +248,7 @@ def load_minari(dataset_id: str, *, root: Optional[str | os.PathLike] = None, de
     if not episodes:
         raise DatasetError(f"{source}: holds no episodes")
     obs_parts, next_parts, actions, rewards, terms, truncs = [], [], [], [], [], []
-    state_parts, next_state_parts, log_probs, success = [], [], [], []
+    state_parts, next_state_parts, log_probs, success, cut = [], [], [], [], []
     has_state = has_log_prob = has_success = True
     for ep in episodes:
         T = len(ep.rewards)
@@ -259,12 +264,14 @@ def load_minari(dataset_id: str, *, root: Optional[str | os.PathLike] = None, de
         rewards.append(_to_tensor(ep.rewards, "rewards", source).float())
         term = _to_tensor(ep.terminations, "terminations", source).bool().clone()
         trunc = _to_tensor(ep.truncations, "truncations", source).bool().clone() & ~term
+        infos = ep.infos or {}
+        # an episode whose last step is neither terminated nor truncated was cut by the recording
+        cut.append(bool(np.asarray(infos["cut"])[-1]) if "cut" in infos else not bool(term[-1] | trunc[-1]))
         trunc[-1] |= ~term[-1]  # the episode ends here whatever its flags say
         if bool((term[:-1] | trunc[:-1]).any()):
             raise DatasetError(f"{source}: episode {ep.id} is terminated or truncated before its last step")
         terms.append(term)
         truncs.append(trunc)
-        infos = ep.infos or {}
         if isinstance(infos.get("state"), dict):
             st = _obs_rows(infos["state"], source, None, "infos/state")
             state_parts.append(_slice(st, slice(0, T)))
@@ -310,5 +317,6 @@ def load_minari(dataset_id: str, *, root: Optional[str | os.PathLike] = None, de
         ds.log_prob = torch.cat(log_probs).to(device)
     if has_success and success:
         ds.episode_success = torch.tensor(success, dtype=torch.bool, device=device)
+    ds.episode_cut = torch.tensor(cut, dtype=torch.bool, device=device)
     ds.validate(source=source)
     return ds
