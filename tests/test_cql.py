@@ -92,7 +92,7 @@ def _chain_mixture():
 
 
 def test_discrete_cql_with_return_weighting_learns_the_good_path_from_mostly_poor_data():
-    """Drawn uniformly, 70% of the data's actions at the start go left, and going left there costs only
+    """Drawn uniformly, about 70% of the data's actions at the start go left, and going left there costs only
     1% of the value (gamma 0.99), so CQL's push towards the data's actions keeps left; with the
     trajectory-return weighting of Hong et al. (rw, alpha 0.1) the draws come from the expert episodes,
     and the conservative term pushes the never-drawn action down: the greedy policy goes right at
