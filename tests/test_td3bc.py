@@ -42,7 +42,7 @@ def test_lambda_and_actor_loss_by_hand():
     lam_hand = 2.5 / q_hand.abs().mean()
     assert torch.allclose(q, q_hand) and float(lam) == pytest.approx(float(lam_hand.detach()), rel=1e-6)
     expected = -lam_hand * q_hand.mean() + ((pi - action) ** 2).mean()
-    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
     # lambda is a constant for the gradient: the actor's gradient is that of -c Q + MSE with c fixed
     grads = torch.autograd.grad(loss, list(model.actor.parameters()))
     const = float(lam_hand.detach())
