@@ -7,6 +7,8 @@ A subclass (IQL, TD3+BC, CQL) sets ``config_cls`` and ``checkpoint_format`` and 
 * ``update(batch) -> dict[str, Tensor]``: one gradient step on a minibatch (a
   :class:`~rlcore.batch.TransitionBatch` ``[B]`` with continuous actions already in ``[-1, 1]``);
   entries named ``loss/*`` are checked for NaN/Inf after every step (one host sync per step, as BC);
+  an entry may be left out of some steps (a delayed actor update): its logged value is the mean over
+  the steps that returned it;
 * ``policy_action(obs, deterministic, generator)``: actions ``[N]`` or ``[N, A]`` in the learner's
   action space (``[-1, 1]`` for Box; the base maps them to the env's bounds).
 
@@ -149,6 +151,7 @@ class OfflineLearner(Learner):
             while self.num_timesteps < n_steps:
                 t0, start = time.perf_counter(), self.num_timesteps
                 sums: dict[str, torch.Tensor] = {}
+                counts: dict[str, int] = {}
                 chunk = min(int(cfg.log_every), n_steps - self.num_timesteps)
                 for _ in range(chunk):
                     parts = self.update(self._minibatch(data, sampler.sample(int(cfg.batch_size), self.generator)))
@@ -158,7 +161,9 @@ class OfflineLearner(Learner):
                     self.num_timesteps += 1
                     for k, v in parts.items():
                         sums[k] = sums.get(k, 0.0) + v.detach().float()
-                metrics = {k: float(v) / chunk for k, v in sums.items()}
+                        counts[k] = counts.get(k, 0) + 1
+                # a mean over the steps that reported the entry (TD3+BC's actor loss comes every 2nd step)
+                metrics = {k: float(v) / counts[k] for k, v in sums.items()}
                 metrics["time/gradient_steps"] = self.num_timesteps
                 metrics["time/steps_per_s"] = (self.num_timesteps - start) / max(time.perf_counter() - t0, 1e-9)
                 if bar is not None:

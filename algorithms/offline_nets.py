@@ -12,9 +12,10 @@ Shapes: ``obs: [B, ...]`` (or a dict), continuous ``action: float32[B, A]`` in `
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import gymnasium as gym
 import torch
@@ -205,6 +206,21 @@ class CategoricalActor(nn.Module):
         if deterministic:
             return logits.argmax(-1)
         return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """Parameters of ``modules`` need no gradient inside the block (a critic read by an actor's loss),
+    restored afterwards; the graph built inside holds no gradient path into them."""
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:

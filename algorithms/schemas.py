@@ -1,6 +1,6 @@
 """Hydra structured configs of the learners: the dataclasses are the one source of defaults.
 
-``register_configs()`` stores ``algo/<name>_schema`` (ppo, bc, iql) in Hydra's ConfigStore;
+``register_configs()`` stores ``algo/<name>_schema`` (ppo, bc, iql, td3bc, cql) in Hydra's ConfigStore;
 ``configs/algo/<name>.yaml`` extends its schema in its defaults list and carries only overrides.
 Composition then refuses an unknown key (``algo.params.lerning_rate``) or a wrong type or enum value
 (``algo.params.n_steps=abc``, ``algo.policy.activation=gelu``), naming the key.
@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from algorithms.bc import BCConfig
+from algorithms.cql import CQLConfig
 from algorithms.iql import IQLConfig
 from algorithms.offline_nets import OfflineNetConfig
 from algorithms.ppo import PPOConfig
+from algorithms.td3bc import TD3BCConfig
 from rlcore.config import ConfigChoice
 
 
@@ -65,6 +67,22 @@ class IQLAlgoConfig:
     policy: OfflineNetConfig = field(default_factory=OfflineNetConfig)
 
 
+@dataclass
+class TD3BCAlgoConfig:
+    name: str = "td3bc"
+    class_path: str = "algorithms.td3bc.TD3BC"
+    params: TD3BCConfig = field(default_factory=TD3BCConfig)
+    policy: OfflineNetConfig = field(default_factory=OfflineNetConfig)
+
+
+@dataclass
+class CQLAlgoConfig:
+    name: str = "cql"
+    class_path: str = "algorithms.cql.CQL"
+    params: CQLConfig = field(default_factory=CQLConfig)
+    policy: OfflineNetConfig = field(default_factory=OfflineNetConfig)
+
+
 def register_configs() -> None:
     """Store the learners' schemas in Hydra's ConfigStore (idempotent)."""
     from hydra.core.config_store import ConfigStore
@@ -73,3 +91,5 @@ def register_configs() -> None:
     cs.store(group="algo", name="ppo_schema", node=PPOAlgoConfig)
     cs.store(group="algo", name="bc_schema", node=BCAlgoConfig)
     cs.store(group="algo", name="iql_schema", node=IQLAlgoConfig)
+    cs.store(group="algo", name="td3bc_schema", node=TD3BCAlgoConfig)
+    cs.store(group="algo", name="cql_schema", node=CQLAlgoConfig)

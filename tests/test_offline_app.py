@@ -21,9 +21,14 @@ from rlcore.train import train
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "MiniGrid-Empty-5x5-v0"
 #: algo name -> learner class path (the offline learners of the app)
-OFFLINE = {"bc": "algorithms.bc.BC", "iql": "algorithms.iql.IQL"}
+OFFLINE = {"bc": "algorithms.bc.BC", "iql": "algorithms.iql.IQL", "cql": "algorithms.cql.CQL"}
 FAST = {"bc": ["algo.params.batch_size=32", "algo.params.log_every=50"],
-        "iql": ["algo.params.batch_size=32", "algo.params.log_every=50", "algo.policy.hidden_sizes=[32,32]"]}
+        "iql": ["algo.params.batch_size=32", "algo.params.log_every=50", "algo.policy.hidden_sizes=[32,32]"],
+        "cql": ["algo.params.batch_size=32", "algo.params.log_every=50", "algo.policy.hidden_sizes=[32,32]"],
+        "td3bc": ["algo.params.batch_size=32", "algo.params.log_every=50", "algo.policy.hidden_sizes=[32,32]"]}
+#: td3bc is continuous only, so it runs on a continuous task (test_app_trains_on_a_continuous_dataset), not on TASK
+CONTINUOUS_TASK = "Pendulum-v1"
+CONTINUOUS = {"td3bc": "algorithms.td3bc.TD3BC", "cql": "algorithms.cql.CQL"}
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +66,47 @@ def test_app_trains_every_offline_learner_with_a_weighted_sampler(compose_cfg, t
     model = getattr(importlib.import_module(module), cls).load(run / "final_model.pt")
     assert model.num_timesteps == 200
     assert json.loads((run / "summary.json").read_text())["gradient_steps"] == 200
+
+
+@pytest.fixture(scope="module")
+def continuous_dataset_file(tmp_path_factory):
+    """Random actions on Pendulum-v1 (gymnasium adapter; actions in [-2, 2], 200-step episodes)."""
+    from rlcore.make_env import make_env
+
+    env = make_env({"id": CONTINUOUS_TASK, "num_envs": 4, "backend": "gymnasium", "vectorization": "sync"}, "cpu", seed=0)
+    data = collect(env, random_policy(env.single_action_space, 4, env.device, torch.Generator().manual_seed(0)),
+                   n_steps=400, seed=0)
+    return save_dataset(data, tmp_path_factory.mktemp("data") / "pendulum.safetensors")
+
+
+@pytest.mark.parametrize("algo", sorted(CONTINUOUS))
+def test_app_trains_on_a_continuous_dataset(compose_cfg, tmp_path, continuous_dataset_file, algo):
+    import importlib
+
+    from rlcore.data import load_dataset
+
+    run = tmp_path / "run"
+    cfg = compose_cfg("env=gym", f"env.id={CONTINUOUS_TASK}", "env.num_envs=2", "eval.num_episodes=2", "progress_bar=false",
+                      f"algo={algo}", f"dataset.path={continuous_dataset_file}", *FAST[algo], "fit_steps=100",
+                      "eval.every_fit_steps=100", "checkpoint.every_fit_steps=100", "dataset.sampler=rw")
+    summary = train(cfg, run)
+    assert summary["algo"] == algo and summary["gradient_steps"] == 100 and summary["sampler"]["sampler"] == "rw"
+    assert [int(r["time/timesteps"]) for r in csv.DictReader(open(run / "progress.csv"))] == [50, 100]
+    module, cls = CONTINUOUS[algo].rsplit(".", 1)
+    model = getattr(importlib.import_module(module), cls).load(run / "final_model.pt")
+    assert model.num_timesteps == 100
+    data = load_dataset(continuous_dataset_file)
+    actions = model.act(data.obs[:64], deterministic=True)
+    assert actions.shape == (64, 1) and float(actions.abs().max()) <= 2.0 and float(actions.abs().max()) > 0.0
+    if algo == "td3bc":  # the dataset's observation statistics travel in the checkpoint
+        assert torch.allclose(model.obs_norm.mean, data.obs.mean(0), atol=1e-5)
+        assert torch.allclose(model.obs_norm.std, data.obs.std(0, unbiased=False) + 1e-3, atol=1e-5)
+
+
+def test_app_refuses_td3bc_on_discrete_actions(compose_cfg, tmp_path, dataset_file):
+    cfg = compose_cfg(*_common("td3bc", dataset_file), "fit_steps=10")
+    with pytest.raises(ValueError, match=r"algo=td3bc needs a continuous \(Box\) action space"):
+        train(cfg, tmp_path / "run")
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
