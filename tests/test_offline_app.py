@@ -75,7 +75,7 @@ def continuous_dataset_file(tmp_path_factory):
 
     env = make_env({"id": CONTINUOUS_TASK, "num_envs": 4, "backend": "gymnasium", "vectorization": "sync"}, "cpu", seed=0)
     data = collect(env, random_policy(env.single_action_space, 4, env.device, torch.Generator().manual_seed(0)),
-                   n_steps=400, seed=0)
+                   n_episodes=4, seed=0)  # whole episodes: the app refuses a dataset with no complete one
     return save_dataset(data, tmp_path_factory.mktemp("data") / "pendulum.safetensors")
 
 
