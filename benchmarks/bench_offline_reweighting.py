@@ -153,7 +153,9 @@ def report(sweep: Path) -> str:
                                                    lambda x: np.array([metrics.aggregate_iqm(x)]), reps=2000)
             iqm = f"{point['x'][0]:.1f} [{ci['x'][0][0]:.1f}, {ci['x'][1][0]:.1f}]"
         base = rows.get((mix, algo, "uniform"))
-        ratio = f"{mean / np.mean(base):.2f}" if base and sampler != "uniform" and np.mean(base) > 0 else ""
+        ratio = ""
+        if base and sampler != "uniform":
+            ratio = f"{mean / np.mean(base):.2f}" if np.mean(base) > 0 else f"n/a (uniform's mean {np.mean(base):.1f})"
         lines.append(f"| {mix} | {algo} | {sampler} | {len(scores)} | {', '.join(f'{x:.1f}' for x in scores)} | {mean:.1f} | "
                      f"{iqm} | {ratio} |")
     text = "\n".join(lines) + "\n"
