@@ -6,7 +6,8 @@
     $B report --name dk8
 
 Stages, each through the library's own command lines and each skipped when its output exists (so the
-command is resumable; offline runs resume from their checkpoints):
+command is resumable; offline runs resume from their checkpoints; one invocation per sweep at a time,
+held by a lock on ``<sweep>/.lock``, with ``--jobs`` runs in parallel inside it):
 
 1. expert: native PPO on the task (``python -m rlcore.train``, ``--expert-frames``);
 2. data: ``--random-episodes`` episodes of uniformly random actions and enough expert episodes
@@ -27,6 +28,7 @@ uniform's, against the issue's target of 1.5x on the 5% mixtures. Results live i
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -184,6 +186,12 @@ def main() -> None:
     args = p.parse_args()
     sweep = RESULTS / args.name
     if args.cmd == "run":
+        sweep.mkdir(parents=True, exist_ok=True)
+        lock = open(sweep / ".lock", "w")
+        try:  # one invocation per sweep: two would train into the same run directories
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"another invocation is running on sweep {sweep}; wait for it or use another --name") from None
         expert = stage_expert(sweep, args.task, args.expert_frames)
         mixes = stage_data(sweep, args.task, expert, args.random_episodes, args.fractions)
         stage_runs(sweep, args.task, mixes, args.algos, args.samplers, args.seeds, args.fit_steps, args.eval_every, args.jobs,
