@@ -40,7 +40,7 @@ import torch
 from rlcore.data.dataset import DatasetError, TrajectoryDataset
 from rlcore.data.mix import REF_EXPERT, REF_RANDOM
 from rlcore.spaces import space_from_dict, space_to_dict
-from rlcore.tensors import Obs
+from rlcore.tensors import Obs, obs_cat, obs_index
 
 METADATA_KEY = "rlreward_metadata"
 
@@ -218,16 +218,6 @@ def _obs_rows(obs: Any, source: str, missions: Optional[Sequence[str]], name: st
     return _to_tensor(obs, name, source)
 
 
-def _slice(obs: Obs, sl: slice) -> Obs:
-    return {k: v[sl] for k, v in obs.items()} if isinstance(obs, dict) else obs[sl]
-
-
-def _cat(parts: list[Obs]) -> Obs:
-    if isinstance(parts[0], dict):
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    return torch.cat(parts)
-
-
 def load_minari(dataset_id: str, *, root: Optional[str | os.PathLike] = None, device: torch.device | str = "cpu",
                 missions: Optional[Sequence[str]] = None) -> TrajectoryDataset:
     """Read the local Minari dataset ``dataset_id`` (see the module docstring)."""
@@ -258,8 +248,8 @@ def load_minari(dataset_id: str, *, root: Optional[str | os.PathLike] = None, de
         lead = next(iter(o.values())).shape[0] if isinstance(o, dict) else o.shape[0]
         if lead != T + 1:
             raise DatasetError(f"{source}: episode {ep.id} has {lead} observations for {T} steps (Minari stores T + 1)")
-        obs_parts.append(_slice(o, slice(0, T)))
-        next_parts.append(_slice(o, slice(1, T + 1)))
+        obs_parts.append(obs_index(o, slice(0, T)))
+        next_parts.append(obs_index(o, slice(1, T + 1)))
         actions.append(_to_tensor(ep.actions, "actions", source))
         rewards.append(_to_tensor(ep.rewards, "rewards", source).float())
         term = _to_tensor(ep.terminations, "terminations", source).bool().clone()
@@ -274,8 +264,8 @@ def load_minari(dataset_id: str, *, root: Optional[str | os.PathLike] = None, de
         truncs.append(trunc)
         if isinstance(infos.get("state"), dict):
             st = _obs_rows(infos["state"], source, None, "infos/state")
-            state_parts.append(_slice(st, slice(0, T)))
-            next_state_parts.append(_slice(st, slice(1, T + 1)))
+            state_parts.append(obs_index(st, slice(0, T)))
+            next_state_parts.append(obs_index(st, slice(1, T + 1)))
         else:
             has_state = False
         if "log_prob" in infos:
@@ -307,12 +297,12 @@ def load_minari(dataset_id: str, *, root: Optional[str | os.PathLike] = None, de
         if raw_meta.get("ref_min_score") is not None and raw_meta.get("ref_max_score") is not None:
             meta[REF_RANDOM], meta[REF_EXPERT] = float(raw_meta["ref_min_score"]), float(raw_meta["ref_max_score"])
     action = torch.cat(actions)
-    ds = TrajectoryDataset.from_arrays(observations=_cat(obs_parts), actions=action, rewards=torch.cat(rewards),
+    ds = TrajectoryDataset.from_arrays(observations=obs_cat(obs_parts), actions=action, rewards=torch.cat(rewards),
                                        terminals=torch.cat(terms), timeouts=torch.cat(truncs),
-                                       next_observations=_cat(next_parts), device=device, metadata=meta, source=source)
+                                       next_observations=obs_cat(next_parts), device=device, metadata=meta, source=source)
     if has_state and state_parts:
-        ds.state = {k: v.to(device) for k, v in _cat(state_parts).items()}
-        ds.next_state = {k: v.to(device) for k, v in _cat(next_state_parts).items()}
+        ds.state = {k: v.to(device) for k, v in obs_cat(state_parts).items()}
+        ds.next_state = {k: v.to(device) for k, v in obs_cat(next_state_parts).items()}
     if has_log_prob and log_probs:
         ds.log_prob = torch.cat(log_probs).to(device)
     if has_success and success:

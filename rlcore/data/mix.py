@@ -20,18 +20,18 @@ from typing import Any, Optional, Sequence
 import torch
 
 from rlcore.data.dataset import EPISODE_FIELDS, OPTIONAL_FIELDS, TRANSITION_FIELDS, DatasetError, TrajectoryDataset
+from rlcore.tensors import obs_cat
 
 REF_RANDOM, REF_EXPERT = "ref_random_return", "ref_expert_return"
 
 
 def _cat(parts: Sequence[Any]) -> Any:
+    """:func:`~rlcore.tensors.obs_cat`, after checking that dict parts share their keys."""
     if isinstance(parts[0], dict):
-        keys = set(parts[0])
         for p in parts[1:]:
-            if set(p) != keys:
-                raise DatasetError(f"concat_datasets: observation/state keys differ: {sorted(keys)} vs {sorted(p)}")
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    return torch.cat(list(parts))
+            if set(p) != set(parts[0]):
+                raise DatasetError(f"concat_datasets: observation/state keys differ: {sorted(parts[0])} vs {sorted(p)}")
+    return obs_cat(list(parts))
 
 
 def concat_datasets(datasets: Sequence[TrajectoryDataset], metadata: Optional[dict[str, Any]] = None) -> TrajectoryDataset:

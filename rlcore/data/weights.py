@@ -56,7 +56,7 @@ from torch import nn
 
 from rlcore.data.dataset import DatasetError, TrajectoryDataset
 from rlcore.data.sampler import UniformSampler, WeightedSampler
-from rlcore.tensors import Obs, obs_map
+from rlcore.tensors import Obs, obs_index
 
 #: sampler modes of :func:`trajectory_weights`
 WEIGHT_MODES = ("uniform", "rw", "aw", "topk")
@@ -143,10 +143,6 @@ class _ValueNet(nn.Module):
         return self.head(self.encoder(obs)).squeeze(-1)
 
 
-def _rows(obs: Obs, index: torch.Tensor) -> Obs:
-    return obs_map(lambda t: t[index], obs)
-
-
 def learned_baseline(first_obs: Obs, returns: torch.Tensor, space: gym.Space, *, folds: int = 5, steps: int = 500,
                      lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0) -> torch.Tensor:
     """``V(s0): float64[E]`` from a network regressed on ``(first_obs, returns)`` with ``folds``-fold
@@ -170,19 +166,19 @@ def learned_baseline(first_obs: Obs, returns: torch.Tensor, space: gym.Space, *,
         torch.manual_seed(int(seed) * 1009 + k)  # the network's initialisation
         net = _ValueNet(space).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-        x_train = _rows(first_obs, train)
+        x_train = obs_index(first_obs, train)
         for _ in range(int(steps)):
             loss = (net(x_train) - target[train]).pow(2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         with torch.no_grad():
-            values[held] = net(_rows(first_obs, held)).double() * sd + mu
+            values[held] = net(obs_index(first_obs, held)).double() * sd + mu
     return values
 
 
 def _first_observations(dataset: TrajectoryDataset) -> Obs:
-    return _rows(dataset.obs, dataset.episode_start.nonzero().squeeze(1))
+    return obs_index(dataset.obs, dataset.episode_start.nonzero().squeeze(1))
 
 
 def trajectory_weights(dataset: TrajectoryDataset, mode: str = "uniform", alpha: float = 0.1, *,
